@@ -1,0 +1,306 @@
+"""Model names, versions, aliases and manifests, kept in S3 with no database.
+
+Layout (one bucket)::
+
+    models/{name}/versions/{version}/model.onnx      immutable once written
+    models/{name}/versions/{version}/manifest.json   written last: its presence publishes
+    models/{name}/aliases/{alias}.json               {"version": N}
+
+Versions are claimed with conditional writes (``IfNoneMatch="*"`` on the artifact), so two
+concurrent publishers can never get the same number; aliases move with ``IfMatch`` on the
+ETag they read, so ``latest`` only ever moves forward.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from maaskit.errors import AlreadyExists, InvalidName, NotFound, PayloadTooLarge
+from maaskit.signature import Signature, inspect_model
+from maaskit.store import ObjectStore, StoredObject
+
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+ALIAS_PATTERN = re.compile(r"[a-z][a-z0-9._-]{0,63}")
+LATEST = "latest"
+PRODUCTION = "production"
+_CLAIM_ATTEMPTS = 50
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise InvalidName(
+            f"invalid model name {name!r}: use 1-64 characters from a-z, 0-9, '.', '_', '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def validate_alias(alias: str) -> str:
+    if not isinstance(alias, str) or not ALIAS_PATTERN.fullmatch(alias):
+        raise InvalidName(
+            f"invalid alias {alias!r}: use 1-64 characters from a-z, 0-9, '.', '_', '-', "
+            "starting with a letter"
+        )
+    return alias
+
+
+def parse_version(version: str | int) -> int:
+    if isinstance(version, int) and not isinstance(version, bool):
+        number = version
+    elif isinstance(version, str) and version.isdigit():
+        number = int(version)
+    else:
+        raise InvalidName(f"invalid version {version!r}: versions are positive integers")
+    if number < 1:
+        raise InvalidName(f"invalid version {version!r}: versions start at 1")
+    return number
+
+
+def version_prefix(name: str, version: int) -> str:
+    return f"models/{name}/versions/{version}/"
+
+
+def artifact_key(name: str, version: int) -> str:
+    return version_prefix(name, version) + "model.onnx"
+
+
+def manifest_key(name: str, version: int) -> str:
+    return version_prefix(name, version) + "manifest.json"
+
+
+def alias_key(name: str, alias: str) -> str:
+    return f"models/{name}/aliases/{alias}.json"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything known about one published version."""
+
+    name: str
+    version: int
+    sha256: str
+    size: int
+    signature: Signature
+    created_at: str
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    lineage: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def artifact_key(self) -> str:
+        return artifact_key(self.name, self.version)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "artifact": self.artifact_key,
+            "format": "onnx",
+            "sha256": self.sha256,
+            "size": self.size,
+            "signature": self.signature.to_dict(),
+            "created_at": self.created_at,
+            "metrics": dict(self.metrics),
+            "metadata": dict(self.metadata),
+            "lineage": dict(self.lineage),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Manifest:
+        return cls(
+            name=data["name"],
+            version=int(data["version"]),
+            sha256=data["sha256"],
+            size=int(data["size"]),
+            signature=Signature.from_dict(data["signature"]),
+            created_at=data["created_at"],
+            metrics=data.get("metrics", {}),
+            metadata=data.get("metadata", {}),
+            lineage=data.get("lineage", {}),
+        )
+
+
+class Registry:
+    """Publish, resolve and list model versions in one bucket."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        max_model_bytes: int = 200 * 1024 * 1024,
+        inspect: Callable[[bytes], Signature] = inspect_model,
+    ) -> None:
+        self.store = store
+        self.max_model_bytes = max_model_bytes
+        self._inspect = inspect
+
+    # publishing ------------------------------------------------------------
+
+    def publish(
+        self,
+        name: str,
+        model_bytes: bytes,
+        *,
+        metrics: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        lineage: Mapping[str, Any] | None = None,
+        aliases: tuple[str, ...] = (),
+    ) -> Manifest:
+        """Validate and publish ``model_bytes`` as the next version of ``name``.
+
+        Nothing is written unless the file loads in onnxruntime. The manifest is written
+        last, so a crash part-way leaves a claimed number but no visible version.
+        """
+        validate_name(name)
+        for alias in aliases:
+            validate_alias(alias)
+        if len(model_bytes) > self.max_model_bytes:
+            raise PayloadTooLarge(
+                f"model file is {len(model_bytes)} bytes; the limit is {self.max_model_bytes} "
+                "(MAASKIT_MAX_MODEL_MB)"
+            )
+        signature = self._inspect(model_bytes)
+        version = self._claim_version(name, model_bytes)
+        manifest = Manifest(
+            name=name,
+            version=version,
+            sha256=hashlib.sha256(model_bytes).hexdigest(),
+            size=len(model_bytes),
+            signature=signature,
+            created_at=_now(),
+            metrics=dict(metrics or {}),
+            metadata=dict(metadata or {}),
+            lineage=dict(lineage or {}),
+        )
+        self.store.put_json(manifest_key(name, version), manifest.to_dict(), if_none_match=True)
+        self._advance_alias(name, LATEST, version)
+        for alias in aliases:
+            self.set_alias(name, alias, version)
+        return manifest
+
+    def _claimed_versions(self, name: str) -> list[int]:
+        segments = self.store.list_prefixes(f"models/{name}/versions/")
+        return sorted(int(s) for s in segments if s.isdigit())
+
+    def _claim_version(self, name: str, model_bytes: bytes) -> int:
+        claimed = self._claimed_versions(name)
+        candidate = (claimed[-1] if claimed else 0) + 1
+        for _ in range(_CLAIM_ATTEMPTS):
+            try:
+                self.store.put(artifact_key(name, candidate), model_bytes, if_none_match=True)
+            except AlreadyExists:
+                candidate += 1
+                continue
+            return candidate
+        raise AlreadyExists(f"could not claim a version of {name!r}: too many concurrent publishers")
+
+    def _advance_alias(self, name: str, alias: str, version: int) -> None:
+        """Move ``alias`` to ``version`` unless it already points at a newer one."""
+        key = alias_key(name, alias)
+        for _ in range(_CLAIM_ATTEMPTS):
+            try:
+                current: StoredObject | None = self.store.get(key)
+            except NotFound:
+                current = None
+            if current is not None and int(json.loads(current.body)["version"]) >= version:
+                return
+            body = {"version": version, "updated_at": _now()}
+            try:
+                if current is None:
+                    self.store.put_json(key, body, if_none_match=True)
+                else:
+                    self.store.put_json(key, body, if_match=current.etag)
+            except AlreadyExists:
+                continue
+            return
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        """Point ``alias`` at ``version``, which must be published."""
+        validate_name(name)
+        validate_alias(alias)
+        self.get_manifest(name, version)  # raises NotFound for an unpublished version
+        self.store.put_json(alias_key(name, alias), {"version": version, "updated_at": _now()})
+
+    # reading ---------------------------------------------------------------
+
+    def get_manifest(self, name: str, version: int) -> Manifest:
+        validate_name(name)
+        try:
+            data = self.store.get_json(manifest_key(name, version))
+        except NotFound:
+            if not self.list_versions(name):
+                raise NotFound(f"model {name!r} does not exist") from None
+            raise NotFound(f"model {name!r} has no version {version}") from None
+        return Manifest.from_dict(data)
+
+    def get_alias(self, name: str, alias: str) -> int:
+        validate_name(name)
+        validate_alias(alias)
+        try:
+            return int(self.store.get_json(alias_key(name, alias))["version"])
+        except NotFound:
+            if not self.list_versions(name):
+                raise NotFound(f"model {name!r} does not exist") from None
+            known = ", ".join(sorted(self.aliases(name))) or "none"
+            raise NotFound(
+                f"model {name!r} has no alias {alias!r} (aliases: {known})"
+            ) from None
+
+    def resolve_version(
+        self, name: str, *, version: int | str | None = None, alias: str | None = None
+    ) -> int:
+        """The version number a request means: explicit, through an alias, or ``latest``."""
+        validate_name(name)
+        if version is not None and alias is not None:
+            raise InvalidName("give either a version or an alias, not both")
+        if version is not None:
+            return parse_version(version)
+        return self.get_alias(name, alias or LATEST)
+
+    def resolve(
+        self, name: str, *, version: int | str | None = None, alias: str | None = None
+    ) -> Manifest:
+        return self.get_manifest(name, self.resolve_version(name, version=version, alias=alias))
+
+    def list_models(self) -> list[str]:
+        return sorted(self.store.list_prefixes("models/"))
+
+    def list_versions(self, name: str) -> list[int]:
+        """Published versions only: a claimed number without a manifest is not a version."""
+        validate_name(name)
+        prefix = f"models/{name}/versions/"
+        versions = []
+        for info in self.store.list_keys(prefix):
+            rest = info.key[len(prefix) :]
+            number, _, leaf = rest.partition("/")
+            if leaf == "manifest.json" and number.isdigit():
+                versions.append(int(number))
+        return sorted(versions)
+
+    def aliases(self, name: str) -> dict[str, int]:
+        validate_name(name)
+        prefix = f"models/{name}/aliases/"
+        found: dict[str, int] = {}
+        for info in self.store.list_keys(prefix):
+            alias = info.key[len(prefix) :].removesuffix(".json")
+            found[alias] = int(self.store.get_json(info.key)["version"])
+        return found
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """Versions, aliases and the latest signature and metrics, for listings and the API."""
+        versions = self.list_versions(name)
+        if not versions:
+            raise NotFound(f"model {name!r} does not exist")
+        aliases = self.aliases(name)
+        manifests = [self.get_manifest(name, v).to_dict() for v in versions]
+        return {"name": name, "aliases": aliases, "versions": manifests}

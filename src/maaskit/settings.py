@@ -1,0 +1,69 @@
+"""One typed settings object, read from the environment once and validated at cold start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from maaskit.errors import SettingsError
+
+_MB = 1024 * 1024
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the core reads from the environment; nothing else touches ``os.environ``."""
+
+    bucket: str
+    model_cache_bytes: int = 1024 * _MB
+    cache_dir: Path = Path("/tmp/maaskit")
+    alias_ttl_seconds: float = 10.0
+    intra_op_threads: int = 0  # 0: one per vCPU the sandbox has
+    max_request_bytes: int = 6 * _MB
+    max_model_bytes: int = 200 * _MB
+    batch_size: int = 1024
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        bucket = env.get("MAASKIT_BUCKET", "").strip()
+        if not bucket:
+            raise SettingsError("MAASKIT_BUCKET is not set: name the S3 bucket that holds the models")
+        return cls(
+            bucket=bucket,
+            model_cache_bytes=_int(env, "MAASKIT_MODEL_CACHE_MB", 1024, minimum=1) * _MB,
+            cache_dir=Path(env.get("MAASKIT_CACHE_DIR") or "/tmp/maaskit"),
+            alias_ttl_seconds=_float(env, "MAASKIT_ALIAS_TTL_SECONDS", 10.0),
+            intra_op_threads=_int(env, "MAASKIT_INTRA_OP_THREADS", 0),
+            max_request_bytes=_int(env, "MAASKIT_MAX_REQUEST_MB", 6, minimum=1) * _MB,
+            max_model_bytes=_int(env, "MAASKIT_MAX_MODEL_MB", 200, minimum=1) * _MB,
+            batch_size=_int(env, "MAASKIT_BATCH_SIZE", 1024, minimum=1),
+        )
