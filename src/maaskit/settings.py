@@ -50,6 +50,11 @@ class Settings:
     max_request_bytes: int = 6 * _MB
     max_model_bytes: int = 200 * _MB
     batch_size: int = 1024
+    # Batch predictions from S3: how much of a file is read, and written, at a time. Memory
+    # is bounded by these (and by max_request_bytes for one line), never by the file's size.
+    batch_chunk_bytes: int = 8 * _MB
+    batch_part_bytes: int = 8 * _MB
+    batch_max_listed_failures: int = 1000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -68,4 +73,8 @@ class Settings:
             max_request_bytes=_int(env, "MAASKIT_MAX_REQUEST_MB", 6, minimum=1) * _MB,
             max_model_bytes=_int(env, "MAASKIT_MAX_MODEL_MB", 200, minimum=1) * _MB,
             batch_size=_int(env, "MAASKIT_BATCH_SIZE", 1024, minimum=1),
+            batch_chunk_bytes=_int(env, "MAASKIT_BATCH_CHUNK_KB", 8192, minimum=1) * 1024,
+            # S3 refuses multipart parts under 5 MiB (all but the last), so does this setting.
+            batch_part_bytes=_int(env, "MAASKIT_BATCH_PART_MB", 8, minimum=5) * _MB,
+            batch_max_listed_failures=_int(env, "MAASKIT_BATCH_MAX_LISTED_FAILURES", 1000),
         )

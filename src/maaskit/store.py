@@ -179,6 +179,23 @@ class ObjectStore:
             fileobj, self.bucket, key, ExtraArgs={"ContentType": content_type}
         )
 
+    def writer(
+        self,
+        key: str,
+        *,
+        content_type: str,
+        part_bytes: int = 8 * 1024 * 1024,
+        hold_first_part: bool = False,
+    ) -> MultipartWriter:
+        """A streaming writer to ``key``: nothing is visible there until it finishes."""
+        return MultipartWriter(
+            self,
+            key,
+            content_type=content_type,
+            part_bytes=part_bytes,
+            hold_first_part=hold_first_part,
+        )
+
     def copy(self, source_key: str, dest_key: str) -> None:
         self.client.copy_object(
             Bucket=self.bucket, Key=dest_key, CopySource={"Bucket": self.bucket, "Key": source_key}
@@ -186,3 +203,144 @@ class ObjectStore:
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
+
+
+MIN_PART_BYTES = 5 * 1024 * 1024  # S3's floor for every part but the last
+
+
+class MultipartWriter:
+    """Streams an object of any size to one key in parts, holding at most two parts in memory.
+
+    The object appears at its key only when :meth:`finish` completes the multipart upload,
+    which S3 does atomically: a reader sees the previous object or the whole new one, never
+    a partial file. That is the "write to a temporary place, then move it into place" step
+    without the copy: :meth:`abort` (or a crash, cleaned up by the bucket's lifecycle rule for
+    incomplete uploads) leaves the key as it was. An output no larger than one part is
+    written with a single PUT at the end instead.
+
+    ``hold_first_part`` keeps the first part back until :meth:`finish`, so a header that is
+    known only at the end (a ``.npy`` header states the row count) can still go first.
+    """
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        key: str,
+        *,
+        content_type: str,
+        part_bytes: int = 8 * 1024 * 1024,
+        hold_first_part: bool = False,
+    ) -> None:
+        self.store = store
+        self.key = key
+        self.content_type = content_type
+        self.part_bytes = part_bytes
+        self.hold_first_part = hold_first_part
+        self.parts_uploaded = 0
+        self.bytes_written = 0
+        self.peak_buffered_bytes = 0
+        self._buffer = bytearray()
+        self._held: bytes | None = None
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._next_part = 2 if hold_first_part else 1  # part 1 waits for the preamble
+        self._closed = False
+
+    @property
+    def _client(self) -> S3Client:
+        return self.store.client
+
+    def write(self, data: bytes) -> None:
+        if self._closed:
+            raise ValueError(f"the writer for {self.store.uri(self.key)} is closed")
+        self._buffer += data
+        self.bytes_written += len(data)
+        self._note_buffered()
+        if len(self._buffer) >= self.part_bytes:
+            self._flush_buffer()
+
+    def _note_buffered(self) -> None:
+        held = len(self._held) if self._held is not None else 0
+        self.peak_buffered_bytes = max(self.peak_buffered_bytes, len(self._buffer) + held)
+
+    def _flush_buffer(self) -> None:
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        if self.hold_first_part and self._held is None:
+            self._held = data
+            return
+        self._upload_part(self._next_part, data)
+        self._next_part += 1
+
+    def _start(self) -> str:
+        if self._upload_id is None:
+            response = self._client.create_multipart_upload(
+                Bucket=self.store.bucket,
+                Key=self.key,
+                ContentType=self.content_type,
+                ChecksumAlgorithm="SHA256",
+            )
+            self._upload_id = response["UploadId"]
+        return self._upload_id
+
+    def _upload_part(self, number: int, data: bytes) -> None:
+        upload_id = self._start()
+        response = self._client.upload_part(
+            Bucket=self.store.bucket,
+            Key=self.key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=data,
+            ChecksumAlgorithm="SHA256",
+        )
+        self._parts.append(
+            {
+                "PartNumber": number,
+                "ETag": response["ETag"],
+                "ChecksumSHA256": response["ChecksumSHA256"],
+            }
+        )
+        self.parts_uploaded += 1
+
+    def finish(self, preamble: bytes = b"") -> str:
+        """Complete the object (``preamble`` first); return its ETag."""
+        if self._closed:
+            raise ValueError(f"the writer for {self.store.uri(self.key)} is closed")
+        self._closed = True
+        try:
+            if self._upload_id is None:  # everything fits in one request
+                body = preamble + (self._held or b"") + bytes(self._buffer)
+                return self.store.put(self.key, body, content_type=self.content_type)
+            if self._held is not None:
+                self._upload_part(1, preamble + self._held)
+                self._held = None
+            elif preamble:
+                raise ValueError("a preamble needs hold_first_part=True once parts are uploaded")
+            if self._buffer:
+                self._upload_part(self._next_part, bytes(self._buffer))
+                self._buffer.clear()
+            parts = sorted(self._parts, key=lambda part: int(part["PartNumber"]))
+            response = self._client.complete_multipart_upload(
+                Bucket=self.store.bucket,
+                Key=self.key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+            )
+            return response["ETag"]
+        except BaseException:
+            self._abort_upload()
+            raise
+
+    def abort(self) -> None:
+        """Drop everything written so far; the key keeps whatever it held before."""
+        self._closed = True
+        self._buffer.clear()
+        self._held = None
+        self._abort_upload()
+
+    def _abort_upload(self) -> None:
+        if self._upload_id is not None:
+            upload_id, self._upload_id = self._upload_id, None
+            self._client.abort_multipart_upload(
+                Bucket=self.store.bucket, Key=self.key, UploadId=upload_id
+            )

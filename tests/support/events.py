@@ -1,4 +1,4 @@
-"""API Gateway event fixtures (JSON files under tests/events/) and a fake Lambda context."""
+"""Event fixtures (JSON files under tests/events/: API Gateway, S3 notifications) and a fake Lambda context."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 
@@ -63,3 +64,25 @@ class FakeContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return self.remaining_ms
+
+
+def s3_event(
+    fixture: str,
+    key: str,
+    *,
+    bucket: str | None = None,
+    etag: str | None = None,
+    size: int | None = None,
+) -> dict[str, Any]:
+    """An S3 notification built on a recorded fixture, with the key URL-encoded as S3 sends it."""
+    event = copy.deepcopy(load_event(fixture))
+    record = event["Records"][0]["s3"]
+    record["object"]["key"] = quote_plus(key, safe="/")
+    if bucket is not None:
+        record["bucket"]["name"] = bucket
+        record["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
+    if etag is not None:
+        record["object"]["eTag"] = etag.strip('"')
+    if size is not None:
+        record["object"]["size"] = size
+    return event

@@ -99,3 +99,27 @@ def identity(elem_type: int, shape: list[str | int | None] | None = None) -> byt
         [helper.make_tensor_value_info("y", elem_type, dims)],
     )
     return _finish(graph)
+
+
+def lookup(vocab: int = 10, dim: int = 2, seed: int = 0) -> tuple[bytes, np.ndarray]:
+    """``embedding[ids].sum(axis=1)``: onnxruntime refuses an id outside ``[0, vocab)``.
+
+    The one model here whose failures depend on a row's values, not its shape: what a
+    token id out of range does to a real language model.
+    """
+    rng = np.random.default_rng(seed)
+    table = rng.normal(size=(vocab, dim)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gather", ["table", "ids"], ["vectors"], axis=0),
+            helper.make_node("ReduceSum", ["vectors", "axes"], ["pooled"], keepdims=0),
+        ],
+        "lookup",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "sequence"])],
+        [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["batch", dim])],
+        initializer=[
+            numpy_helper.from_array(table, "table"),
+            numpy_helper.from_array(np.array([1], np.int64), "axes"),
+        ],
+    )
+    return _finish(graph), table

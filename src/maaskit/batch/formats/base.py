@@ -1,0 +1,195 @@
+"""What every batch format shares: rows in flight, failures, encoded output, line splitting.
+
+Readers turn a stream of byte chunks into *windows*: a contiguous span of positions (line
+numbers, or row indices for ``.npy``) split into the rows that parsed, stacked into groups
+that can each go to ``session.run`` in one call, and the rows that did not parse, with a
+reason. Writers turn a group and its outputs into bytes plus per-row offsets, so rows from
+several groups (or from a row-by-row fallback) can be put back in input order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from maaskit.errors import InvalidRequest
+
+
+class FileError(InvalidRequest):
+    """The file as a whole cannot be processed (header, dtype, truncation): no row is predicted."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One accounted row that produced no output, and why."""
+
+    position: int
+    reason: str
+
+
+@dataclass
+class RowBatch:
+    """Rows that parsed, stacked along axis 0: one position per accounted row.
+
+    A JSON line may carry a batch of several model rows (``sizes``) and may or may not keep
+    that batch dimension in its reply (``batched``); every other format has one model row
+    per position and leaves both as ``None``.
+    """
+
+    positions: np.ndarray
+    inputs: dict[str, np.ndarray]
+    sizes: np.ndarray | None = None
+    batched: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @property
+    def model_rows(self) -> int:
+        return len(self.positions) if self.sizes is None else int(self.sizes.sum())
+
+    def offsets(self) -> np.ndarray:
+        """Model-row offset of each position, plus the total at the end."""
+        if self.sizes is None:
+            return np.arange(len(self.positions) + 1, dtype=np.int64)
+        return np.concatenate([[0], np.cumsum(self.sizes)]).astype(np.int64)
+
+    def take(self, indices: Sequence[int]) -> RowBatch:
+        """The sub-batch of the given positions (by index into this batch)."""
+        picked = np.asarray(indices, dtype=np.int64)
+        if self.sizes is None:
+            rows = picked
+        else:
+            offsets = self.offsets()
+            rows = np.concatenate(
+                [np.arange(offsets[i], offsets[i + 1]) for i in picked] or [np.empty(0, np.int64)]
+            )
+        return RowBatch(
+            positions=self.positions[picked],
+            inputs={name: array[rows] for name, array in self.inputs.items()},
+            sizes=None if self.sizes is None else self.sizes[picked],
+            batched=None if self.batched is None else self.batched[picked],
+        )
+
+
+@dataclass
+class Window:
+    """A contiguous span of positions: groups that parsed, and failures that did not."""
+
+    groups: list[RowBatch] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return sum(len(group) for group in self.groups) + len(self.failures)
+
+
+@dataclass
+class Encoded:
+    """Output bytes for some rows: ``blob[offsets[i]:offsets[i + 1]]`` is ``positions[i]``'s."""
+
+    positions: np.ndarray
+    blob: bytes
+    offsets: np.ndarray
+    refused: list[Failure] = field(default_factory=list)
+
+    @classmethod
+    def from_records(cls, positions: np.ndarray, records: list[bytes]) -> Encoded:
+        lengths = np.fromiter((len(r) for r in records), dtype=np.int64, count=len(records))
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        return cls(positions=positions, blob=b"".join(records), offsets=offsets)
+
+
+def merge(pieces: list[Encoded]) -> tuple[bytes, int]:
+    """The rows of all pieces as one blob in position order, and how many rows that is."""
+    pieces = [piece for piece in pieces if len(piece.positions)]
+    if not pieces:
+        return b"", 0
+    if len(pieces) == 1:
+        return pieces[0].blob, len(pieces[0].positions)
+    positions = np.concatenate([piece.positions for piece in pieces])
+    owner = np.concatenate([np.full(len(p.positions), i) for i, p in enumerate(pieces)])
+    index = np.concatenate([np.arange(len(p.positions)) for p in pieces])
+    order = np.argsort(positions, kind="stable")
+    records = []
+    for k in order:
+        piece = pieces[owner[k]]
+        i = index[k]
+        records.append(piece.blob[piece.offsets[i] : piece.offsets[i + 1]])
+    return b"".join(records), len(order)
+
+
+class Reader(Protocol):
+    """Parses a stream of chunks into windows of at most ``batch_size`` positions."""
+
+    label: str  # what a position is called in reports: "line" or "row"
+
+    def windows(self, chunks: Iterable[bytes]) -> Iterator[Window]: ...
+
+
+class Writer(Protocol):
+    """Encodes outputs in the input's format."""
+
+    content_type: str
+    label: str
+    hold_first_part: bool  # the header is known only at the end (.npy)
+
+    def encode(self, batch: RowBatch, outputs: Mapping[str, np.ndarray]) -> Encoded: ...
+
+    def prefix(self) -> bytes:
+        """Bytes that must precede the rows encoded so far (once), e.g. a CSV header."""
+        ...
+
+    def finish(self, rows_out: int) -> tuple[bytes, bytes]:
+        """``(preamble, trailer)``: bytes to put before everything, and after it."""
+        ...
+
+
+def split_lines(chunks: Iterable[bytes], max_line_bytes: int) -> Iterator[tuple[int, bytes | None]]:
+    """``(line number, line)`` for each line (1-based, without its line break).
+
+    A line longer than ``max_line_bytes`` is yielded as ``None`` and never held whole, so
+    memory stays bounded by the chunk size and the limit, whatever the file holds.
+    """
+    carry = b""
+    number = 0
+    skipping = False  # inside an over-long line
+    for chunk in chunks:
+        if not chunk:
+            continue
+        data = carry + chunk if carry else chunk
+        parts = data.split(b"\n")
+        carry = parts.pop()
+        for part in parts:
+            number += 1
+            if skipping:
+                skipping = False
+                yield number, None
+            elif len(part) > max_line_bytes:
+                yield number, None
+            else:
+                yield number, part[:-1] if part.endswith(b"\r") else part
+        if len(carry) > max_line_bytes:
+            skipping = True
+            carry = b""
+    if skipping or carry:
+        number += 1
+        if skipping or len(carry) > max_line_bytes:
+            yield number, None
+        else:
+            yield number, carry[:-1] if carry.endswith(b"\r") else carry
+
+
+def too_long(max_line_bytes: int) -> str:
+    return (
+        f"the line is longer than {max_line_bytes} bytes (MAASKIT_MAX_REQUEST_MB): "
+        "split it into several lines"
+    )
+
+
+def first_line(message: object) -> str:
+    text = str(message).strip()
+    return text.splitlines()[0][:300] if text else ""

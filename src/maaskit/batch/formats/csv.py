@@ -1,0 +1,429 @@
+"""CSV with a header: columns become the model's inputs, replies become columns.
+
+Two ways for columns to map to inputs, decided once from the header:
+
+* named: every column is an input's name (one value per row) or ``{input}_{i}`` (element
+  ``i`` of the input's row, flattened), so ``input_ids_0..input_ids_15,mask_0..mask_15``
+  feeds a two-input model;
+* positional: a single-input model takes all columns, in order, as its row; the header
+  names are labels (``sepal_length,sepal_width,...``).
+
+The output has a ``line`` column (the input's line number) and then each output the same
+way: ``probabilities_0..probabilities_9``. Records are lines: a quoted field may hold commas
+but not line breaks. Numeric files parse with numpy's C parser a window at a time; a window
+it refuses is parsed again line by line to name each bad line and keep the good ones.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from maaskit.batch.formats.base import (
+    Encoded,
+    Failure,
+    FileError,
+    RowBatch,
+    Window,
+    first_line,
+    split_lines,
+    too_long,
+)
+from maaskit.errors import InvalidRequest
+from maaskit.signature import Signature, TensorSpec
+from maaskit.tensors import check_shape, to_array
+
+CONTENT_TYPE = "text/csv"
+_INDEXED = re.compile(r"(.+)_(\d+)")
+
+
+@dataclass(frozen=True)
+class _InputColumns:
+    spec: TensorSpec
+    columns: np.ndarray  # indices into the header, in element order
+    row_shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """How the header's columns feed the model's inputs."""
+
+    header: list[str]
+    inputs: list[_InputColumns]
+    named: bool
+
+    @property
+    def numeric(self) -> bool:
+        return all(item.spec.dtype.kind in "iuf" for item in self.inputs)
+
+
+def _row_shape(spec: TensorSpec, count: int, how: str) -> tuple[int, ...]:
+    """The per-row shape ``count`` columns make for ``spec``, or a ``FileError`` saying why not."""
+    dims = spec.shape[1:]
+    if not dims:
+        if count != 1:
+            raise FileError(f"input {spec.name!r} takes one value per row; {how} {count} columns")
+        return ()
+    fixed = [d if isinstance(d, int) and d >= 0 else None for d in dims]
+    if len(dims) == 1:
+        if fixed[0] is not None and fixed[0] != count:
+            raise FileError(
+                f"input {spec.name!r} takes {fixed[0]} values per row (shape {list(spec.shape)}); "
+                f"{how} {count} columns"
+            )
+        return (count,)
+    if any(d is None for d in fixed):
+        raise FileError(
+            f"input {spec.name!r} has shape {list(spec.shape)}: a CSV row can only feed inputs "
+            "whose dimensions after the first are fixed (or one dimension, for a 2-D input); "
+            "use JSON Lines or .npy"
+        )
+    size = math.prod(d for d in fixed if d is not None)
+    if size != count:
+        raise FileError(
+            f"input {spec.name!r} takes {size} values per row (shape {list(spec.shape)}); "
+            f"{how} {count} columns"
+        )
+    return tuple(d for d in fixed if d is not None)
+
+
+def plan_columns(header: list[str], signature: Signature) -> ColumnPlan:
+    """Decide how columns map to inputs, or raise a ``FileError`` a person can act on."""
+    if not header or header == [""]:
+        raise FileError("the header line is empty: the first line must name the columns")
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise FileError(f"the header repeats column(s) {', '.join(map(repr, duplicates))}")
+    names = [spec.name for spec in signature.inputs]
+    by_input: dict[str, dict[int, int]] = {name: {} for name in names}
+    unmatched: list[str] = []
+    for column, label in enumerate(header):
+        if label in by_input:
+            by_input[label][-1] = column
+            continue
+        match = _INDEXED.fullmatch(label)
+        owners = [] if match is None else [n for n in names if n == match.group(1)]
+        if match is not None and owners:
+            by_input[owners[0]][int(match.group(2))] = column
+        else:
+            unmatched.append(label)
+    if not unmatched:
+        return ColumnPlan(
+            header, [_named(spec, by_input[spec.name]) for spec in signature.inputs], True
+        )
+    if len(signature.inputs) == 1:
+        spec = signature.inputs[0]
+        shape = _row_shape(spec, len(header), "the header has")
+        return ColumnPlan(header, [_InputColumns(spec, np.arange(len(header)), shape)], False)
+    label = unmatched[0]
+    hint = difflib.get_close_matches(label, _expected_labels(signature), n=1)
+    raise FileError(
+        f"unknown column {label!r}{f' (did you mean {hint[0]!r}?)' if hint else ''}: this model "
+        f"takes {len(names)} inputs ({', '.join(map(repr, names))}), so columns must be named "
+        "after them: 'name' for one value per row, or 'name_0', 'name_1', ... for several"
+    )
+
+
+def _expected_labels(signature: Signature) -> list[str]:
+    labels = []
+    for spec in signature.inputs:
+        labels.append(spec.name)
+        labels.extend(f"{spec.name}_{i}" for i in range(4))
+    return labels
+
+
+def _named(spec: TensorSpec, found: dict[int, int]) -> _InputColumns:
+    if not found:
+        raise FileError(
+            f"no column for input {spec.name!r}: add a column {spec.name!r} (one value per row) "
+            f"or columns '{spec.name}_0', '{spec.name}_1', ..."
+        )
+    if -1 in found:
+        if len(found) > 1:
+            raise FileError(f"input {spec.name!r} has both a plain and numbered columns")
+        return _InputColumns(spec, np.array([found[-1]]), _scalar_shape(spec))
+    indices = sorted(found)
+    missing = sorted(set(range(indices[-1] + 1)) - set(indices))
+    if missing:
+        raise FileError(f"missing column {spec.name}_{missing[0]} for input {spec.name!r}")
+    shape = _row_shape(spec, len(indices), "the header has")
+    return _InputColumns(spec, np.array([found[i] for i in indices]), shape)
+
+
+def _scalar_shape(spec: TensorSpec) -> tuple[int, ...]:
+    dims = spec.shape[1:]
+    if not dims:
+        return ()
+    if len(dims) == 1 and (dims[0] == 1 or not isinstance(dims[0], int) or dims[0] < 0):
+        return (1,)
+    raise FileError(
+        f"input {spec.name!r} takes {list(spec.shape)} per batch: name its columns "
+        f"'{spec.name}_0', '{spec.name}_1', ..."
+    )
+
+
+def _parse_header(raw: bytes) -> list[str]:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise FileError("the header line is not valid UTF-8") from None
+    return [label.strip() for label in next(csv.reader([text]))]
+
+
+def _cell(spec: TensorSpec, label: str, text: str) -> Any:
+    """One cell for ``spec`` (slow path: strings and booleans, and naming bad cells)."""
+    if spec.datatype == "BYTES":
+        return text
+    value = text.strip()
+    if spec.datatype == "BOOL":
+        lowered = value.lower()
+        if lowered in {"true", "1"}:
+            return True
+        if lowered in {"false", "0"}:
+            return False
+        raise InvalidRequest(f"column {label!r} must be true or false, got {text!r}")
+    if not value:
+        raise InvalidRequest(f"column {label!r} is empty")
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidRequest(f"column {label!r} is not a number: {text[:40]!r}") from None
+
+
+class CsvReader:
+    label = "line"
+
+    def __init__(self, signature: Signature, *, batch_size: int, max_line_bytes: int) -> None:
+        self.signature = signature
+        self.batch_size = batch_size
+        self.max_line_bytes = max_line_bytes
+        self.plan: ColumnPlan | None = None
+
+    def windows(self, chunks: Iterable[bytes]) -> Iterator[Window]:
+        lines: list[tuple[int, bytes]] = []
+        failures: list[Failure] = []
+        for number, raw in split_lines(chunks, self.max_line_bytes):
+            if self.plan is None:
+                if raw is None:
+                    raise FileError(f"the header line is longer than {self.max_line_bytes} bytes")
+                if not raw.strip():
+                    continue
+                self.plan = plan_columns(_parse_header(raw), self.signature)
+                continue
+            if raw is None:
+                failures.append(Failure(number, too_long(self.max_line_bytes)))
+            elif not raw.strip():
+                continue
+            else:
+                lines.append((number, raw))
+            if len(lines) + len(failures) >= self.batch_size:
+                yield self._window(lines, failures)
+                lines, failures = [], []
+        if lines or failures:
+            yield self._window(lines, failures)
+
+    def _window(self, lines: list[tuple[int, bytes]], failures: list[Failure]) -> Window:
+        assert self.plan is not None
+        window = Window(failures=list(failures))
+        if not lines:
+            return window
+        matrix = self._fast(lines) if self.plan.numeric else None
+        if matrix is not None:
+            numbers = np.fromiter((n for n, _ in lines), np.int64, len(lines))
+            batch = self._batch(numbers, matrix)
+            if batch is not None:
+                window.groups.append(batch)
+                return window
+        good_numbers, good_rows = [], []
+        for number, raw in lines:
+            try:
+                good_rows.append(self._slow(raw))
+            except InvalidRequest as err:
+                window.failures.append(Failure(number, err.message))
+                continue
+            good_numbers.append(number)
+        if not good_rows:
+            return window
+        try:
+            window.groups.append(RowBatch(np.array(good_numbers, np.int64), self._build(good_rows)))
+            return window
+        except InvalidRequest:
+            pass
+        kept_numbers, kept_rows = [], []
+        for number, row in zip(good_numbers, good_rows, strict=True):
+            try:  # which rows does the input type refuse (a fraction for an integer input)?
+                self._build([row])
+            except InvalidRequest as err:
+                window.failures.append(Failure(number, err.message))
+                continue
+            kept_numbers.append(number)
+            kept_rows.append(row)
+        if kept_rows:
+            window.groups.append(RowBatch(np.array(kept_numbers, np.int64), self._build(kept_rows)))
+        return window
+
+    def _build(self, rows: list[list[Any]]) -> dict[str, np.ndarray]:
+        assert self.plan is not None
+        if self.plan.numeric:
+            return self._inputs(np.array(rows, dtype=np.float64))
+        return self._inputs_from_cells(rows)
+
+    def _fast(self, lines: list[tuple[int, bytes]]) -> np.ndarray | None:
+        """All lines through numpy's C parser, or ``None`` if any line is not clean numbers."""
+        assert self.plan is not None
+        try:
+            text = b"\n".join(raw for _, raw in lines).decode("utf-8").split("\n")
+            matrix = np.loadtxt(
+                text, delimiter=",", dtype=np.float64, ndmin=2, comments=None, quotechar='"'
+            )
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if matrix.shape != (len(lines), len(self.plan.header)):
+            return None
+        return matrix
+
+    def _batch(self, numbers: np.ndarray, matrix: np.ndarray) -> RowBatch | None:
+        try:
+            return RowBatch(numbers, self._inputs(matrix))
+        except InvalidRequest:
+            return None  # a value the input type refuses (a fraction for an integer input)
+
+    def _slow(self, raw: bytes) -> list[Any]:
+        """One line as cells converted for their inputs; ``InvalidRequest`` names the problem."""
+        assert self.plan is not None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidRequest("the line is not valid UTF-8") from None
+        try:
+            cells = next(csv.reader([text], strict=True))
+        except csv.Error as err:
+            raise InvalidRequest(f"not a valid CSV line: {first_line(err)}") from None
+        header = self.plan.header
+        if len(cells) != len(header):
+            raise InvalidRequest(f"the line has {len(cells)} fields; the header has {len(header)}")
+        row: list[Any] = [None] * len(header)
+        for item in self.plan.inputs:
+            for column in item.columns.tolist():
+                row[column] = _cell(item.spec, header[column], cells[column])
+        return row
+
+    def _inputs(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
+        assert self.plan is not None
+        inputs = {}
+        for item in self.plan.inputs:
+            values = matrix[:, item.columns].reshape((len(matrix), *item.row_shape))
+            array = to_array(values, item.spec)
+            check_shape(array, item.spec)
+            inputs[item.spec.name] = array
+        return inputs
+
+    def _inputs_from_cells(self, rows: list[list[Any]]) -> dict[str, np.ndarray]:
+        assert self.plan is not None
+        inputs = {}
+        for item in self.plan.inputs:
+            columns = item.columns.tolist()
+            values = np.array([[row[c] for c in columns] for row in rows], dtype=object)
+            values = values.reshape((len(rows), *item.row_shape))
+            array = to_array(
+                values if item.spec.datatype == "BYTES" else values.tolist(), item.spec
+            )
+            check_shape(array, item.spec)
+            inputs[item.spec.name] = array
+        return inputs
+
+
+def _columns(name: str, row_shape: tuple[int, ...]) -> list[str]:
+    return [name] if not row_shape else [f"{name}_{i}" for i in range(math.prod(row_shape))]
+
+
+def _text_rows(matrix: np.ndarray) -> list[bytes]:
+    """Each row of a 2-D array as comma-separated text, formatted in C where possible."""
+    if matrix.shape[1] == 0:
+        return [b""] * len(matrix)
+    kind = matrix.dtype.kind
+    if kind in "iub" or (kind == "f" and bool(np.isfinite(matrix).all())):
+        blob = orjson.dumps(np.ascontiguousarray(matrix), option=orjson.OPT_SERIALIZE_NUMPY)
+        return blob[2:-2].split(b"],[")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for row in matrix.tolist():
+        writer.writerow(
+            [
+                v.decode("utf-8", "replace")
+                if isinstance(v, bytes)
+                else str(v).lower()
+                if isinstance(v, float) and not math.isfinite(v)
+                else v
+                for v in row
+            ]
+        )
+    return [line.encode() for line in buffer.getvalue().split("\n")[:-1]]
+
+
+class CsvWriter:
+    content_type = CONTENT_TYPE
+    label = "line"
+    hold_first_part = False
+
+    def __init__(self, signature: Signature) -> None:
+        self.signature = signature
+        self._layout: dict[str, tuple[int, ...]] | None = None  # output -> per-row shape
+        self._header_sent = False
+
+    def _header(self, layout: Mapping[str, tuple[int, ...]]) -> bytes:
+        labels = ["line"]
+        for name, shape in layout.items():
+            labels.extend(_columns(name, shape))
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow(labels)
+        return buffer.getvalue().encode()
+
+    def encode(self, batch: RowBatch, outputs: Mapping[str, np.ndarray]) -> Encoded:
+        layout = {name: tuple(array.shape[1:]) for name, array in outputs.items()}
+        if self._layout is None:
+            self._layout = layout
+        elif layout != self._layout:
+            reason = (
+                f"the outputs have per-row shapes {layout} but earlier rows had {self._layout}; "
+                "a CSV needs the same columns on every line: use JSON Lines for this model"
+            )
+            return Encoded(
+                positions=batch.positions[:0],
+                blob=b"",
+                offsets=np.zeros(1, np.int64),
+                refused=[Failure(int(p), reason) for p in batch.positions.tolist()],
+            )
+        n = len(batch.positions)
+        parts = [[str(p).encode() for p in batch.positions.tolist()]]
+        for array in outputs.values():
+            parts.append(_text_rows(array.reshape(n, -1)))
+        records = [b",".join(cells) + b"\n" for cells in zip(*parts, strict=True)]
+        return Encoded.from_records(batch.positions, records)
+
+    def prefix(self) -> bytes:
+        if self._header_sent or self._layout is None:
+            return b""
+        self._header_sent = True
+        return self._header(self._layout)
+
+    def finish(self, rows_out: int) -> tuple[bytes, bytes]:
+        if self._header_sent:
+            return b"", b""
+        self._header_sent = True
+        layout = self._layout or {spec.name: _fixed(spec) for spec in self.signature.outputs}
+        return b"", self._header(layout)
+
+
+def _fixed(spec: TensorSpec) -> tuple[int, ...]:
+    """A per-row shape for the header of a file with no rows: unknown sizes count as one."""
+    return tuple(d if isinstance(d, int) and d >= 0 else 1 for d in spec.shape[1:])

@@ -1,0 +1,246 @@
+"""One batch file in S3 to its predictions and report: the core that every trigger calls.
+
+An S3 event, a Distributed Map item and a test all call :meth:`BatchService.process` with
+a decoded key. It reads the object as a stream, picks the model version, skips work
+already done for this source ETag and version, runs the streaming job into a multipart
+upload on the output key (visible only when complete), and always leaves a report, except
+for keys that are not batch files at all.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import closing
+from dataclasses import asdict, dataclass
+from typing import IO, Any
+
+from maaskit.batch import formats
+from maaskit.batch.job import EMPTY, FAILED, JobConfig, JobResult, run_job
+from maaskit.batch.keys import (
+    BatchKey,
+    UnsafeKey,
+    UnsupportedFormat,
+    format_of,
+    parse_batch_key,
+    rejected_report_key,
+)
+from maaskit.batch.report import ModelUsed, already_done, build_report, now, read_report
+from maaskit.batch.selection import choose_model, load_choice
+from maaskit.errors import MaaskitError, NotFound
+from maaskit.runtime import Runtime
+from maaskit.settings import Settings
+from maaskit.store import MultipartWriter, ObjectInfo, ObjectStore
+
+SKIPPED = "skipped"  # already processed: same source ETag, same model version
+IGNORED = "ignored"  # not a batch file, or gone before we could read it
+SUPERSEDED = "superseded"  # the source changed while we read it: its own event redoes it
+
+
+class SourceChanged(MaaskitError):
+    """The source object was replaced while it was being read."""
+
+    http_status = 409
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What one file came to: small enough for a Step Functions state."""
+
+    key: str
+    status: str
+    report: str | None = None
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_failed: int = 0
+    model: str | None = None
+    version: int | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _chunks(body: IO[bytes], size: int) -> Any:
+    return iter(lambda: body.read(size), b"")
+
+
+class BatchService:
+    def __init__(
+        self,
+        store: ObjectStore,
+        runtime: Runtime,
+        *,
+        config: JobConfig | None = None,
+        chunk_bytes: int = 8 * 1024 * 1024,
+        part_bytes: int = 8 * 1024 * 1024,
+    ) -> None:
+        self.store = store
+        self.runtime = runtime
+        self.config = config or JobConfig()
+        self.chunk_bytes = chunk_bytes
+        self.part_bytes = part_bytes
+
+    @classmethod
+    def from_settings(cls, settings: Settings, store: ObjectStore | None = None) -> BatchService:
+        store = store or ObjectStore(settings.bucket)
+        return cls(
+            store,
+            Runtime.from_settings(settings, store=store),
+            config=JobConfig(
+                batch_size=settings.batch_size,
+                max_line_bytes=settings.max_request_bytes,
+                max_listed_failures=settings.batch_max_listed_failures,
+            ),
+            chunk_bytes=settings.batch_chunk_bytes,
+            part_bytes=settings.batch_part_bytes,
+        )
+
+    def process(self, key: str) -> BatchOutcome:
+        """Predict the batch file at ``key`` (already URL-decoded)."""
+        started_at, clock = now(), time.perf_counter()
+        try:
+            batch_key = parse_batch_key(key)
+        except UnsupportedFormat as err:
+            return BatchOutcome(key, IGNORED, reason=err.message)
+        except UnsafeKey as err:
+            report_key = rejected_report_key(key)
+            self.store.put_json(
+                report_key,
+                build_report(
+                    bucket=self.store.bucket,
+                    source_key=key,
+                    fmt=format_of(key),
+                    info=None,
+                    model=None,
+                    status=FAILED,
+                    reason=err.message,
+                    result=None,
+                    output_key=None,
+                    output_etag=None,
+                    writer_stats=None,
+                    timings_ms={"total": (time.perf_counter() - clock) * 1000},
+                    started_at=started_at,
+                ),
+            )
+            return BatchOutcome(key, FAILED, report=report_key, reason=err.message)
+        try:
+            body, info = self.store.open(key)
+        except NotFound:
+            return BatchOutcome(key, IGNORED, reason="the object no longer exists")
+        with closing(body):
+            return self._process(batch_key, body, info, started_at, clock)
+
+    def _process(
+        self, key: BatchKey, body: IO[bytes], info: ObjectInfo, started_at: str, clock: float
+    ) -> BatchOutcome:
+        def report(
+            status: str,
+            *,
+            reason: str | None = None,
+            model: ModelUsed | None = None,
+            result: JobResult | None = None,
+            sink: MultipartWriter | None = None,
+            load_ms: float = 0.0,
+        ) -> BatchOutcome:
+            output_etag = result.output_etag if result else None
+            if output_etag is None:
+                self._remove_stale_output(key)
+            writer_stats = (
+                {
+                    "parts_uploaded": sink.parts_uploaded,
+                    "peak_buffered_bytes": sink.peak_buffered_bytes,
+                }
+                if sink
+                else None
+            )
+            document = build_report(
+                bucket=self.store.bucket,
+                source_key=key.source,
+                fmt=key.format,
+                info=info,
+                model=model,
+                status=status,
+                reason=reason,
+                result=result,
+                output_key=key.output_key,
+                output_etag=output_etag,
+                writer_stats=writer_stats,
+                timings_ms={"total": (time.perf_counter() - clock) * 1000, "model_load": load_ms},
+                started_at=started_at,
+            )
+            self.store.put_json(key.report_key, document)
+            return BatchOutcome(
+                key.source,
+                status,
+                report=key.report_key,
+                rows_in=document["rows_in"],
+                rows_out=document["rows_out"],
+                rows_failed=document["rows_failed"],
+                model=model.name if model else key.model,
+                version=model.version if model else None,
+                reason=reason,
+            )
+
+        loading = time.perf_counter()
+        try:
+            choice = choose_model(key, info.metadata)
+            model, selected_by = load_choice(self.runtime, choice)
+        except MaaskitError as err:  # unknown model, bad reference, a model that will not load
+            return report(FAILED, reason=err.message)
+        load_ms = (time.perf_counter() - loading) * 1000
+        used = ModelUsed(model.name, model.version, selected_by)
+
+        previous = read_report(self.store, key.report_key)
+        if already_done(previous, info.etag, model.version):
+            assert previous is not None
+            return BatchOutcome(
+                key.source,
+                SKIPPED,
+                report=key.report_key,
+                rows_in=previous["rows_in"],
+                rows_out=previous["rows_out"],
+                rows_failed=previous["rows_failed"],
+                model=model.name,
+                version=model.version,
+                reason=f"already processed: {previous['status']} for this ETag and version",
+            )
+
+        sink = self.store.writer(
+            key.output_key,
+            content_type=formats.content_type(key.format),
+            part_bytes=self.part_bytes,
+            hold_first_part=formats.holds_first_part(key.format),
+        )
+
+        def source_unchanged() -> None:
+            current = self.store.head(key.source)
+            if current is None or current.etag != info.etag:
+                raise SourceChanged(f"{key.source} changed while it was read")
+
+        try:
+            result = run_job(
+                model,
+                key.format,
+                _chunks(body, self.chunk_bytes),
+                sink,
+                self.config,
+                before_commit=source_unchanged,
+            )
+        except SourceChanged as err:
+            return BatchOutcome(key.source, SUPERSEDED, reason=err.message)
+        return report(
+            result.status,
+            reason=result.reason,
+            model=used,
+            result=result,
+            sink=sink,
+            load_ms=load_ms,
+        )
+
+    def _remove_stale_output(self, key: BatchKey) -> None:
+        """A file that failed or was empty must not leave an older run's output looking current."""
+        if self.store.head(key.output_key) is not None:
+            self.store.delete(key.output_key)
+
+
+__all__ = ["EMPTY", "FAILED", "IGNORED", "SKIPPED", "SUPERSEDED", "BatchOutcome", "BatchService"]
