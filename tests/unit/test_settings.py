@@ -19,6 +19,9 @@ def test_settings_read_every_field_from_the_environment() -> None:
             "MAASKIT_MAX_REQUEST_MB": "1",
             "MAASKIT_MAX_MODEL_MB": "10",
             "MAASKIT_BATCH_SIZE": "256",
+            "MAASKIT_BATCH_CHUNK_KB": "64",
+            "MAASKIT_BATCH_PART_MB": "16",
+            "MAASKIT_BATCH_MAX_LISTED_FAILURES": "10",
         }
     )
     assert settings == Settings(
@@ -30,6 +33,9 @@ def test_settings_read_every_field_from_the_environment() -> None:
         max_request_bytes=1024 * 1024,
         max_model_bytes=10 * 1024 * 1024,
         batch_size=256,
+        batch_chunk_bytes=64 * 1024,
+        batch_part_bytes=16 * 1024 * 1024,
+        batch_max_listed_failures=10,
     )
 
 
@@ -50,3 +56,8 @@ def test_missing_bucket_is_refused_at_cold_start() -> None:
 def test_bad_values_name_the_variable(name: str, value: str, message: str) -> None:
     with pytest.raises(SettingsError, match=f"{name} {message}"):
         Settings.from_env({"MAASKIT_BUCKET": "b", name: value})
+
+
+def test_batch_parts_below_the_s3_minimum_are_refused() -> None:
+    with pytest.raises(SettingsError, match="MAASKIT_BATCH_PART_MB must be >= 5"):
+        Settings.from_env({"MAASKIT_BUCKET": "b", "MAASKIT_BATCH_PART_MB": "4"})

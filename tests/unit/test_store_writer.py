@@ -1,0 +1,68 @@
+"""The streaming multipart writer: visible only when finished, nothing left when aborted."""
+
+from __future__ import annotations
+
+import pytest
+
+from maaskit.store import ObjectStore
+from tests.conftest import BUCKET
+
+
+@pytest.fixture(autouse=True)
+def _small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    import moto.s3.models
+
+    monkeypatch.setattr(moto.s3.models, "S3_UPLOAD_PART_MIN_SIZE", 4)
+
+
+def open_uploads(store: ObjectStore) -> list[str]:
+    return [u["Key"] for u in store.client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])]
+
+
+def test_parts_are_invisible_until_finished(store: ObjectStore) -> None:
+    writer = store.writer("out/a.bin", content_type="text/plain", part_bytes=10)
+    for piece in (b"0123456789", b"abcdefghij", b"KLMNO"):
+        writer.write(piece)
+    assert writer.parts_uploaded == 2
+    assert not store.exists("out/a.bin")
+    assert open_uploads(store) == ["out/a.bin"]
+    writer.finish()
+    assert store.get_bytes("out/a.bin") == b"0123456789abcdefghijKLMNO"
+    assert writer.parts_uploaded == 3
+    assert open_uploads(store) == []
+
+
+def test_small_output_is_one_put(store: ObjectStore) -> None:
+    writer = store.writer("out/small.bin", content_type="text/plain", part_bytes=1000)
+    writer.write(b"hello")
+    writer.finish()
+    assert (store.get_bytes("out/small.bin"), writer.parts_uploaded) == (b"hello", 0)
+
+
+def test_a_held_first_part_takes_a_preamble_known_only_at_the_end(store: ObjectStore) -> None:
+    writer = store.writer("out/h.bin", content_type="x", part_bytes=4, hold_first_part=True)
+    for piece in (b"aaaa", b"bbbb", b"cc"):
+        writer.write(piece)
+    assert writer.parts_uploaded == 1  # part 2 went up; part 1 waits
+    writer.finish(preamble=b"HEADER:")
+    assert store.get_bytes("out/h.bin") == b"HEADER:aaaabbbbcc"
+    assert writer.peak_buffered_bytes <= 8
+
+
+def test_abort_leaves_the_key_as_it_was(store: ObjectStore) -> None:
+    store.put("out/keep.bin", b"previous")
+    writer = store.writer("out/keep.bin", content_type="x", part_bytes=4)
+    writer.write(b"new data that spans parts")
+    writer.abort()
+    assert store.get_bytes("out/keep.bin") == b"previous"
+    assert open_uploads(store) == []
+    with pytest.raises(ValueError, match="closed"):
+        writer.write(b"more")
+
+
+def test_a_preamble_needs_the_first_part_held(store: ObjectStore) -> None:
+    writer = store.writer("out/p.bin", content_type="x", part_bytes=4)
+    writer.write(b"aaaabbbb")
+    with pytest.raises(ValueError, match="hold_first_part"):
+        writer.finish(preamble=b"late")
+    assert open_uploads(store) == []
