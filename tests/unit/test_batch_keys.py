@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from maaskit.batch.keys import UnsafeKey, UnsupportedFormat, parse_batch_key, rejected_report_key
+from maaskit.batch.keys import UnsupportedFormat, parse_batch_key, rejected_report_key
 from maaskit.batch.selection import ModelChoice, choose_model
 from maaskit.errors import InvalidName, InvalidRequest
+from maaskit.safekeys import UnsafeKey
 
 
 def test_key_is_mirrored_to_output_and_report() -> None:

@@ -11,10 +11,10 @@ copied into the output key, so such a file is refused and its report goes to a f
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 
 from maaskit.errors import InvalidName
+from maaskit.safekeys import UnsafeKey, check_segments
 
 IN_PREFIX = "batch/in/"
 OUT_PREFIX = "batch/out/"
@@ -24,18 +24,9 @@ REPORT_SUFFIX = ".report.json"
 FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".npy": "npy"}
 MAX_KEY_BYTES = 1024  # S3's limit, which the report key (the longest we derive) must fit
 
-# Letters and digits of any script, and punctuation that is safe in URLs, shells and file
-# systems alike (S3's own "safe characters", plus "=" for partitions like date=2024-06-01,
-# "@" for a model reference, "+", "," and the space).
-_SEGMENT = re.compile(r"[\w.\-=+,@()!' ]+")
-
 
 class UnsupportedFormat(InvalidName):
     """A key under ``batch/in/`` whose suffix is not a batch format: not ours to process."""
-
-
-class UnsafeKey(InvalidName):
-    """A key that must not be mirrored into an output key (``..``, odd characters, too long)."""
 
 
 @dataclass(frozen=True)
@@ -72,19 +63,6 @@ def rejected_report_key(key: str) -> str:
     return f"{REJECTED_PREFIX}{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()[:32]}{REPORT_SUFFIX}"
 
 
-def _check_segment(segment: str, key: str) -> None:
-    if segment in {"", ".", ".."}:
-        what = "an empty segment ('//')" if not segment else f"a {segment!r} segment"
-        raise UnsafeKey(f"the key {key!r} has {what}: rename the file")
-    if not _SEGMENT.fullmatch(segment):
-        odd = sorted({c for c in segment if not _SEGMENT.fullmatch(c)})
-        shown = ", ".join(repr(c) for c in odd)
-        raise UnsafeKey(
-            f"the key {key!r} has characters batch keys may not use ({shown}): use letters, "
-            "digits, spaces and . - _ = + , @ ( ) ! '"
-        )
-
-
 def parse_batch_key(key: str) -> BatchKey:
     """Split and check a decoded input key (S3 events URL-encode keys: decode them first).
 
@@ -102,8 +80,7 @@ def parse_batch_key(key: str) -> BatchKey:
     segments = rest.split("/")
     if len(segments) < 2:
         raise UnsafeKey(f"the key {key!r} has no model folder: use {IN_PREFIX}{{model}}/{{file}}")
-    for segment in segments:
-        _check_segment(segment, key)
+    check_segments(key, segments)
     report_bytes = len(f"{OUT_PREFIX}{rest}{REPORT_SUFFIX}".encode())
     if report_bytes > MAX_KEY_BYTES:
         raise UnsafeKey(f"the key {key[:80]!r}... is too long for its report key: shorten it")

@@ -18,7 +18,6 @@ from maaskit.batch import formats
 from maaskit.batch.job import EMPTY, FAILED, JobConfig, JobResult, run_job
 from maaskit.batch.keys import (
     BatchKey,
-    UnsafeKey,
     UnsupportedFormat,
     format_of,
     parse_batch_key,
@@ -28,6 +27,7 @@ from maaskit.batch.report import ModelUsed, already_done, build_report, now, rea
 from maaskit.batch.selection import choose_model, load_choice
 from maaskit.errors import MaaskitError, NotFound
 from maaskit.runtime import Runtime
+from maaskit.safekeys import UnsafeKey
 from maaskit.settings import Settings
 from maaskit.store import MultipartWriter, ObjectInfo, ObjectStore
 

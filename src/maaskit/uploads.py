@@ -1,0 +1,199 @@
+"""Model registration by upload: an ``.onnx`` file under ``uploads/models/{name}/`` becomes a version.
+
+The file is checked before anything is published (size from a HEAD, so an oversized upload
+is never downloaded; then onnxruntime loads it and its signature is read by the registry),
+and the outcome is left beside it for the person who uploaded it:
+
+* ``{file}.onnx.registered.json``: the model, version and ETag it was published as;
+* ``{file}.onnx.rejected.json``: why it was not published.
+
+An optional sidecar ``{file}.json`` (description, labels, owner, tags) goes into the
+manifest's metadata; upload it before the model. Every version made this way records the
+upload's key and ETag in its lineage, which is what makes a redelivered event harmless:
+the same ETag is never published twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from maaskit.errors import InvalidModel, InvalidRequest, MaaskitError, NotFound, PayloadTooLarge
+from maaskit.registry import Manifest, Registry, validate_name
+from maaskit.safekeys import check_segments
+from maaskit.store import ObjectStore
+
+UPLOAD_PREFIX = "uploads/models/"
+MODEL_SUFFIX = ".onnx"
+REGISTERED_SUFFIX = ".registered.json"
+REJECTED_SUFFIX = ".rejected.json"
+MAX_SIDECAR_BYTES = 64 * 1024
+_SIDECAR_FIELDS = {
+    "description": "a string",
+    "labels": "a list of strings (class labels, in output order)",
+    "owner": "a string",
+    "tags": "an object of string values",
+}
+
+REGISTERED = "registered"
+REJECTED = "rejected"
+SKIPPED = "skipped"  # this upload (same ETag) is already a version
+IGNORED = "ignored"  # not a model upload, or gone
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    key: str
+    status: str
+    model: str | None = None
+    version: int | None = None
+    reason: str | None = None
+    marker: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def sidecar_key(key: str) -> str:
+    return key[: -len(MODEL_SUFFIX)] + ".json"
+
+
+def parse_sidecar(data: Any) -> dict[str, Any]:
+    """The sidecar's metadata, checked field by field (a typo is refused, not dropped)."""
+    if not isinstance(data, dict):
+        raise InvalidRequest("the sidecar must be a JSON object")
+    unknown = sorted(set(data) - set(_SIDECAR_FIELDS))
+    if unknown:
+        raise InvalidRequest(
+            f"unknown field {unknown[0]!r} in the sidecar; allowed: {', '.join(_SIDECAR_FIELDS)}"
+        )
+    checks = {
+        "description": lambda v: isinstance(v, str),
+        "owner": lambda v: isinstance(v, str),
+        "labels": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+        "tags": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+    }
+    for name, value in data.items():
+        if not checks[name](value):
+            raise InvalidRequest(f"sidecar field {name!r} must be {_SIDECAR_FIELDS[name]}")
+    return dict(data)
+
+
+class ModelUploads:
+    """Turns uploaded files into registry versions, once each."""
+
+    def __init__(self, store: ObjectStore, registry: Registry) -> None:
+        self.store = store
+        self.registry = registry
+
+    @property
+    def max_model_bytes(self) -> int:
+        return self.registry.max_model_bytes
+
+    def register(self, key: str) -> UploadOutcome:
+        """Validate and publish the upload at ``key`` (already URL-decoded)."""
+        if not key.startswith(UPLOAD_PREFIX) or not key.endswith(MODEL_SUFFIX):
+            return UploadOutcome(
+                key, IGNORED, reason=f"not an {MODEL_SUFFIX} file under {UPLOAD_PREFIX}"
+            )
+        segments = key[len(UPLOAD_PREFIX) :].split("/")
+        name = segments[0]
+        info = self.store.head(key)
+        if info is None:
+            return UploadOutcome(key, IGNORED, reason="the upload no longer exists")
+        try:
+            check_segments(key, segments)
+            if len(segments) < 2:
+                raise InvalidRequest(
+                    f"put the file in a folder named after the model: {UPLOAD_PREFIX}{{name}}/{{file}}.onnx"
+                )
+            validate_name(name)
+            if info.size > self.max_model_bytes:
+                raise PayloadTooLarge(
+                    f"the model file is {info.size} bytes; the limit is {self.max_model_bytes} "
+                    "(MAASKIT_MAX_MODEL_MB)"
+                )
+            done = self._published(name, key, info.etag)
+            if done is not None:
+                return UploadOutcome(
+                    key,
+                    SKIPPED,
+                    model=name,
+                    version=done.version,
+                    reason=f"this upload (ETag {info.etag}) is already version {done.version}",
+                    marker=key + REGISTERED_SUFFIX,
+                )
+            metadata = self._sidecar(key)
+            upload = self.store.get(key)
+            manifest = self.registry.publish(
+                name,
+                upload.body,
+                metadata=metadata,
+                lineage={"source": "upload", "key": key, "etag": upload.etag},
+            )
+        except (InvalidRequest, InvalidModel, PayloadTooLarge) as err:
+            return self._reject(key, info.etag, name, err)
+        marker = key + REGISTERED_SUFFIX
+        self.store.put_json(
+            marker,
+            {
+                "model": name,
+                "version": manifest.version,
+                "etag": upload.etag,
+                "sha256": manifest.sha256,
+                "signature": manifest.signature.to_dict(),
+                "registered_at": _now(),
+            },
+        )
+        if self.store.exists(key + REJECTED_SUFFIX):  # an earlier, bad upload at the same key
+            self.store.delete(key + REJECTED_SUFFIX)
+        return UploadOutcome(key, REGISTERED, model=name, version=manifest.version, marker=marker)
+
+    def _published(self, name: str, key: str, etag: str) -> Manifest | None:
+        """The version this exact upload already became, if any (newest first)."""
+        for version in reversed(self.registry.list_versions(name)):
+            manifest = self.registry.get_manifest(name, version)
+            lineage = manifest.lineage
+            if lineage.get("source") == "upload" and (lineage.get("key"), lineage.get("etag")) == (
+                key,
+                etag,
+            ):
+                return manifest
+        return None
+
+    def _sidecar(self, key: str) -> dict[str, Any]:
+        side = sidecar_key(key)
+        info = self.store.head(side)
+        if info is None:
+            return {}
+        if info.size > MAX_SIDECAR_BYTES:
+            raise InvalidRequest(f"the sidecar {side} is over {MAX_SIDECAR_BYTES} bytes")
+        try:
+            data = self.store.get_json(side)
+        except NotFound:
+            return {}
+        except ValueError as err:
+            raise InvalidRequest(f"the sidecar {side} is not valid JSON: {err}") from None
+        try:
+            return parse_sidecar(data)
+        except InvalidRequest as err:
+            raise InvalidRequest(f"the sidecar {side}: {err.message}") from None
+
+    def _reject(self, key: str, etag: str, name: str, err: MaaskitError) -> UploadOutcome:
+        marker = key + REJECTED_SUFFIX
+        self.store.put_json(
+            marker,
+            {
+                "key": key,
+                "etag": etag,
+                "reason": err.message,
+                "error": type(err).__name__,
+                "rejected_at": _now(),
+            },
+        )
+        return UploadOutcome(key, REJECTED, model=name, reason=err.message, marker=marker)
