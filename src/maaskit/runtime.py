@@ -163,6 +163,16 @@ class Runtime:
             on_load=on_load,
         )
 
+    def prepare(self) -> None:
+        """Do the per-sandbox work up front: the S3 client and the onnxruntime import.
+
+        Called from a handler's init phase, where it is snapshotted by Lambda SnapStart
+        (and runs with the init phase's full CPU) instead of delaying the first request.
+        """
+        import onnxruntime  # noqa: F401
+
+        _ = self.registry.store.client
+
     # resolution ------------------------------------------------------------
 
     def resolve_version(
