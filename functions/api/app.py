@@ -8,6 +8,7 @@ into a clear 413 instead of an opaque gateway error.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -27,7 +28,7 @@ from maaskit.settings import Settings
 _MAX_RESPONSE_BYTES = 6 * 1024 * 1024 - 4096  # Lambda's response limit, less the envelope
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # S3 calls as subsegments; nothing else to patch
 metrics = Metrics(namespace="maaskit")
 settings = Settings.from_env()
 
@@ -47,6 +48,7 @@ service = InferenceService(
     Runtime.from_settings(settings, on_load=_record_load),
     max_request_bytes=settings.max_request_bytes,
 )
+service.runtime.prepare()
 app = APIGatewayRestResolver()
 
 
@@ -163,16 +165,41 @@ def infer_version(name: str, version: str) -> Response[str]:
 # the API describing itself -----------------------------------------------------------
 
 
-@app.get("/openapi.json", include_in_schema=False)
-def openapi() -> Response[str]:
-    return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body=app.get_openapi_json_schema(title="maaskit", version=__version__),
+def _openapi_document() -> str:
+    """Generated from the routes on demand: pydantic, which it needs, stays out of cold start."""
+    from aws_lambda_powertools.event_handler.openapi.models import Server
+
+    stage = app.current_event.request_context.stage
+    return app.get_openapi_json_schema(
+        title="maaskit",
+        version=__version__,
+        description="ONNX models served from S3: a simple predict shape and Open Inference Protocol V2.",
+        servers=[Server(url=f"/{stage}" if stage else "/")],
     )
 
 
-app.enable_swagger(path="/swagger", title="maaskit", version=__version__)
+@app.get("/openapi.json", include_in_schema=False)
+def openapi() -> Response[str]:
+    return Response(
+        status_code=200, content_type=content_types.APPLICATION_JSON, body=_openapi_document()
+    )
+
+
+@app.get("/swagger", include_in_schema=False)
+def swagger() -> Response[str]:
+    """Swagger UI with its script and styles inlined (no CDN needed)."""
+    from aws_lambda_powertools.event_handler.openapi import swagger_ui
+    from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
+
+    assets = Path(swagger_ui.__file__).parent
+    page = generate_swagger_html(
+        _openapi_document().replace("</", "<\\/"),
+        (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
+        (assets / "swagger-ui.min.css").read_text(encoding="utf-8"),
+        "",
+        None,
+    )
+    return Response(status_code=200, content_type="text/html", body=page)
 
 
 # errors --------------------------------------------------------------------------------
