@@ -54,7 +54,7 @@ def regression_metrics(
 ) -> dict[str, float]:
     """``loss`` in standardised units (what training minimises); RMSE and R2 in the data's."""
     residual = predicted_std.reshape(-1) - target_std.reshape(-1)
-    loss = float(np.mean(residual**2))
+    loss = float(np.mean(np.square(residual)))
     truth = target_std.reshape(-1) * target_scale + target_mean
     error = residual * target_scale
     total = float(np.sum((truth - truth.mean()) ** 2))

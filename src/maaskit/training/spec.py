@@ -35,6 +35,16 @@ FORMATS: dict[str, DatasetFormat] = {
     ".ndjson": "jsonl",
 }
 MAX_WORKERS = 64
+_OPTIMIZER_FIELDS = {
+    "sgd": {"type", "learning_rate"},
+    "momentum": {"type", "learning_rate", "momentum"},
+    "adam": {"type", "learning_rate", "beta1", "beta2", "epsilon"},
+}
+_SCHEDULE_FIELDS = {
+    "constant": {"type"},
+    "step": {"type", "step_size", "gamma"},
+    "cosine": {"type", "min_learning_rate"},
+}
 MAX_EPOCHS = 100_000
 
 
@@ -108,6 +118,16 @@ class TrainingSpec:
         data["dataset"] = f"s3://{dataset.bucket}/{dataset.key}" if dataset.bucket else dataset.key
         data["format"] = dataset.format
         data["architecture"]["hidden"] = list(self.architecture.hidden)
+        data["optimizer"] = {
+            key: value
+            for key, value in data["optimizer"].items()
+            if key in _OPTIMIZER_FIELDS[self.optimizer.type]
+        }
+        data["lr_schedule"] = {
+            key: value
+            for key, value in data["lr_schedule"].items()
+            if key in _SCHEDULE_FIELDS[self.lr_schedule.type]
+        }
         if self.features is not None:
             data["features"] = list(self.features)
         else:

@@ -193,12 +193,13 @@ class Trainer:
     # epochs -----------------------------------------------------------------
 
     def evaluate(self, params: FloatArray) -> dict[str, float]:
-        """Validation metrics of ``params``."""
-        outputs = forward(self.architecture, params, self.validation.x)
-        if self.architecture.task == "classification":
-            return classification_metrics(outputs, self.validation.y)
-        scale = self.target_scale or TargetScale(0.0, 1.0)
-        return regression_metrics(outputs, self.validation.y, scale.mean, scale.scale)
+        """Validation metrics of ``params``; non-finite values are the caller's to judge."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            outputs = forward(self.architecture, params, self.validation.x)
+            if self.architecture.task == "classification":
+                return classification_metrics(outputs, self.validation.y)
+            scale = self.target_scale or TargetScale(0.0, 1.0)
+            return regression_metrics(outputs, self.validation.y, scale.mean, scale.scale)
 
     def finish_epoch(self, state: TrainingState) -> None:
         """Record the epoch's metrics, then stop early, stop at the last epoch, or go on."""
