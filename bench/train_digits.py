@@ -7,7 +7,7 @@ repeat uses a new seed for both sides; wall times are medians, accuracies means 
 repeats, measured in this one process. The held-out part is only scored, never used to
 decide anything, so it serves as the test set.
 
-    python bench/train_digits.py [--repeats 5]
+    python bench/train_digits.py [--repeats 7]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 import warnings
 from collections.abc import Callable
 
+import _common
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
@@ -25,7 +26,6 @@ from sklearn.neural_network import MLPClassifier
 
 from maaskit.training.datasets import Table
 from maaskit.training.finetune import fresh_params
-from maaskit.training.network import forward
 from maaskit.training.preparation import PreparedData, architecture_for, prepare
 from maaskit.training.spec import parse_spec
 from maaskit.training.trainer import Trainer
@@ -55,8 +55,7 @@ def train_ours(data: PreparedData, seed: int) -> float:
     state = trainer.start(fresh_params(architecture, seed))
     trainer.run(state, data.train)
     assert state.epoch == EPOCHS, state.stop_reason
-    predicted = forward(architecture, state.params, data.validation.x).argmax(axis=1)
-    return float((predicted == data.validation.y).mean())
+    return trainer.evaluate(state.params)["accuracy"]
 
 
 def train_sklearn(data: PreparedData, seed: int) -> float:
@@ -89,7 +88,7 @@ def timed(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     table = digits_table()
     ours_times: list[float] = []
@@ -110,10 +109,8 @@ def main() -> None:
     print(f"digits: {table.rows} rows, {args.repeats} repeats, {EPOCHS} epochs, MLP(64), Adam")
     for seed, (a, b) in enumerate(zip(ours_acc, base_acc, strict=True), start=1):
         print(f"  seed {seed}: accuracy ours={a:.4f} sklearn={b:.4f}")
-    print(f"BENCH train_digits_mlp ours={ours_s:.4f} baseline={base_s:.4f} "
-          f"ratio={ours_s / base_s:.3f} unit=s")  # fmt: skip
-    print(f"BENCH train_digits_accuracy ours={ours_a:.4f} baseline={base_a:.4f} "
-          f"ratio={ours_a / base_a:.4f} unit=accuracy")  # fmt: skip
+    print(_common.bench_line("train_digits_mlp", ours_s, base_s, "s"))
+    print(_common.bench_line("train_digits_accuracy", ours_a, base_a, "accuracy"))
 
 
 if __name__ == "__main__":
