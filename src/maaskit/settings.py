@@ -50,6 +50,10 @@ class Settings:
     max_request_bytes: int = 6 * _MB
     max_model_bytes: int = 200 * _MB
     batch_size: int = 1024
+    # training: what a step keeps back from its Lambda timeout to write its checkpoint
+    training_margin_ms: int = 10_000
+    training_steps_per_invocation: int = 0  # 0: as many as the time allows
+    training_max_dataset_bytes: int = 512 * _MB
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -68,4 +72,8 @@ class Settings:
             max_request_bytes=_int(env, "MAASKIT_MAX_REQUEST_MB", 6, minimum=1) * _MB,
             max_model_bytes=_int(env, "MAASKIT_MAX_MODEL_MB", 200, minimum=1) * _MB,
             batch_size=_int(env, "MAASKIT_BATCH_SIZE", 1024, minimum=1),
+            training_margin_ms=_int(env, "MAASKIT_TRAINING_MARGIN_MS", 10_000),
+            training_steps_per_invocation=_int(env, "MAASKIT_TRAINING_STEPS_PER_INVOCATION", 0),
+            training_max_dataset_bytes=_int(env, "MAASKIT_TRAINING_MAX_DATASET_MB", 512, minimum=1)
+            * _MB,
         )
