@@ -130,13 +130,15 @@ class _Run:
     def load_state(self, key: str) -> TrainingState:
         return state_from_bytes(self.store.get_bytes(key))
 
-    def save_state(self, state: TrainingState) -> str:
-        """Write the checkpoint and the metrics so far; both are rewrites of the same bytes
-        when a retried invocation gets here again."""
+    def save_state(self, state: TrainingState, *, epochs_before: int = -1) -> str:
+        """Write the metrics (when an epoch ended since ``epochs_before``), then the
+        checkpoint. In that order, every checkpoint's history is already in
+        ``metrics.jsonl``; a retried invocation rewrites the same bytes under both keys."""
+        if len(state.history) != epochs_before:
+            lines = "".join(json.dumps(record, sort_keys=True) + "\n" for record in state.history)
+            self.store.put(self.paths.metrics, lines.encode(), content_type="application/x-ndjson")
         key = self.paths.checkpoint(state.step)
         self.store.put(key, state_to_bytes(state))
-        lines = "".join(json.dumps(record, sort_keys=True) + "\n" for record in state.history)
-        self.store.put(self.paths.metrics, lines.encode(), content_type="application/x-ndjson")
         return key
 
 
@@ -315,8 +317,9 @@ def train_steps(
     state = run.load_state(key)
     if state.done:
         return _progress(event, state, key)
+    epochs_before = len(state.history)
     run.trainer().run(state, run.shard(0), time_budget=time_budget, max_steps=max_steps or None)
-    return _progress(event, state, run.save_state(state))
+    return _progress(event, state, run.save_state(state, epochs_before=epochs_before))
 
 
 def train_worker(store: ObjectStore, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -348,8 +351,9 @@ def reduce_round(store: ObjectStore, event: Mapping[str, Any]) -> dict[str, Any]
         run.load_state(_owned_key(paths, by_worker[worker], "result"))
         for worker in range(run.spec.workers)
     ]
+    epochs_before = len(state.history)
     run.trainer().reduce(state, locals_)
-    return _progress(event, state, run.save_state(state))
+    return _progress(event, state, run.save_state(state, epochs_before=epochs_before))
 
 
 # Evaluate, Export ----------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ROOT, load_template, training_functions
+from tests.support.training_stack import ROOT, load_template, training_functions
 
 SERVICE_ERRORS = {
     "Lambda.ServiceException",

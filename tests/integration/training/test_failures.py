@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from maaskit.errors import NotFound
+from tests.support.training_stack import TrainingStack
 
-from .conftest import TrainingStack
 from .data import digits, digits_spec, to_csv
 
 BUCKET_URI = "s3://maaskit-test-models/datasets/"

@@ -15,8 +15,8 @@ from maaskit.training.preparation import architecture_for, prepare
 from maaskit.training.spec import parse_spec
 from maaskit.training.trainer import Trainer
 from maaskit.training.weights import ModelWeights
+from tests.support.training_stack import TrainingStack
 
-from .conftest import TrainingStack
 from .data import digits, digits_spec, to_csv
 
 # How the Lambda service names an invocation killed at its timeout; Retry matches it.

@@ -11,8 +11,8 @@ import orjson
 from maaskit.training.weights import ModelWeights
 from tests.integration.conftest import cold_start
 from tests.support.events import FakeContext, api_event
+from tests.support.training_stack import TrainingStack
 
-from .conftest import TrainingStack
 from .data import digits, digits_spec, to_csv
 
 
