@@ -45,6 +45,7 @@ class Settings:
     bucket: str
     model_cache_bytes: int = 1024 * _MB
     cache_dir: Path = Path("/tmp/maaskit")
+    disk_cache_bytes: int = 400 * _MB  # Lambda's /tmp is 512 MB unless configured larger
     alias_ttl_seconds: float = 10.0
     intra_op_threads: int = 0  # 0: one per vCPU the sandbox has
     max_request_bytes: int = 6 * _MB
@@ -67,6 +68,7 @@ class Settings:
             bucket=bucket,
             model_cache_bytes=_int(env, "MAASKIT_MODEL_CACHE_MB", 1024, minimum=1) * _MB,
             cache_dir=Path(env.get("MAASKIT_CACHE_DIR") or "/tmp/maaskit"),
+            disk_cache_bytes=_int(env, "MAASKIT_DISK_CACHE_MB", 400, minimum=0) * _MB,
             alias_ttl_seconds=_float(env, "MAASKIT_ALIAS_TTL_SECONDS", 10.0),
             intra_op_threads=_int(env, "MAASKIT_INTRA_OP_THREADS", 0),
             max_request_bytes=_int(env, "MAASKIT_MAX_REQUEST_MB", 6, minimum=1) * _MB,
