@@ -56,6 +56,10 @@ class Settings:
     batch_chunk_bytes: int = 8 * _MB
     batch_part_bytes: int = 8 * _MB
     batch_max_listed_failures: int = 1000
+    # training: what a step keeps back from its Lambda timeout to write its checkpoint
+    training_margin_ms: int = 10_000
+    training_steps_per_invocation: int = 0  # 0: as many as the time allows
+    training_max_dataset_bytes: int = 512 * _MB
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -79,4 +83,8 @@ class Settings:
             # S3 refuses multipart parts under 5 MiB (all but the last), so does this setting.
             batch_part_bytes=_int(env, "MAASKIT_BATCH_PART_MB", 8, minimum=5) * _MB,
             batch_max_listed_failures=_int(env, "MAASKIT_BATCH_MAX_LISTED_FAILURES", 1000),
+            training_margin_ms=_int(env, "MAASKIT_TRAINING_MARGIN_MS", 10_000),
+            training_steps_per_invocation=_int(env, "MAASKIT_TRAINING_STEPS_PER_INVOCATION", 0),
+            training_max_dataset_bytes=_int(env, "MAASKIT_TRAINING_MAX_DATASET_MB", 512, minimum=1)
+            * _MB,
         )

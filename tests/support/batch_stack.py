@@ -1,0 +1,120 @@
+"""The real batch state machine on moto's Step Functions interpreter, Lambdas in process.
+
+Functions and substitutions come from ``template.yaml`` (so a drift between the template
+and ``infra/statemachines/batch.asl.json`` fails here); Lambda invocations are routed to
+our handlers by the in-process router the training workflow tests share.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from maaskit.registry import Registry
+from maaskit.store import ObjectStore
+from tests.support.training_stack import (
+    BUCKET,
+    REGION,
+    ROOT,
+    InProcessLambdas,
+    load_template,
+    substitute,
+)
+
+
+class CountingLambdas(InProcessLambdas):
+    """The in-process router, also counting how many invocations ran at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = 0
+        self.most_at_once = 0
+        self._gauge = threading.Lock()
+
+    def invoke(self, name: str, event: Any) -> tuple[str, bool, str]:
+        with self._gauge:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            return super().invoke(name, event)
+        finally:
+            with self._gauge:
+                self.running -= 1
+
+
+@dataclass
+class BatchStack:
+    store: ObjectStore
+    registry: Registry
+    sfn: Any
+    state_machine_arn: str
+    lambdas: CountingLambdas
+    names: dict[str, str]  # logical id -> function name
+
+    def run(self, payload: dict[str, Any], name: str, timeout: float = 120.0) -> dict[str, Any]:
+        arn = self.sfn.start_execution(
+            stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(payload)
+        )["executionArn"]
+        deadline = time.monotonic() + timeout
+        while True:
+            described: dict[str, Any] = self.sfn.describe_execution(executionArn=arn)
+            if described["status"] != "RUNNING":
+                return described
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{arn} still running after {timeout} s")
+            time.sleep(0.02)
+
+    def calls(self, logical_id: str) -> list[Any]:
+        return self.lambdas.calls(self.names[logical_id])
+
+
+@contextmanager
+def batch_stack(
+    *, max_concurrency: int = 4, tolerated_failure_percentage: int = 0
+) -> Iterator[BatchStack]:
+    machine = load_template()["Resources"]["BatchStateMachine"]["Properties"]
+    resources = load_template()["Resources"]
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET)
+        iam = boto3.client("iam", region_name=REGION)
+        role = iam.create_role(RoleName="batch", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        lam = boto3.client("lambda", region_name=REGION)
+        lambdas = CountingLambdas()
+        values = {
+            "Bucket": BUCKET,
+            "MaxConcurrency": str(max_concurrency),
+            "ToleratedFailurePercentage": str(tolerated_failure_percentage),
+        }
+        names = {}
+        for substitution, value in machine["DefinitionSubstitutions"].items():
+            if not (isinstance(value, dict) and "GetAtt" in value):
+                continue  # the bucket and the parameters, given above
+            logical_id = value["GetAtt"].removesuffix(".Arn")
+            props = resources[logical_id]["Properties"]
+            name = f"maaskit-{logical_id}"
+            values[substitution] = lam.create_function(
+                FunctionName=name,
+                Runtime="python3.12",
+                Role=role,
+                Handler=props["Handler"],
+                Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},  # an empty zip: code runs here
+            )["FunctionArn"]
+            lambdas.register(name, ROOT / props["CodeUri"], props["Handler"])
+            names[logical_id] = name
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        definition = substitute((ROOT / machine["DefinitionUri"]).read_text(), values)
+        arn = sfn.create_state_machine(name="maaskit-batch", definition=definition, roleArn=role)[
+            "stateMachineArn"
+        ]
+        store = ObjectStore(BUCKET, client=s3)
+        with lambdas.installed():
+            yield BatchStack(store, Registry(store), sfn, arn, lambdas, names)
