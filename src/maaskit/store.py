@@ -7,8 +7,10 @@ that S3 verifies on arrival.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -186,6 +188,7 @@ class ObjectStore:
         content_type: str,
         part_bytes: int = 8 * 1024 * 1024,
         hold_first_part: bool = False,
+        background: bool = False,
     ) -> MultipartWriter:
         """A streaming writer to ``key``: nothing is visible there until it finishes."""
         return MultipartWriter(
@@ -194,6 +197,7 @@ class ObjectStore:
             content_type=content_type,
             part_bytes=part_bytes,
             hold_first_part=hold_first_part,
+            background=background,
         )
 
     def copy(self, source_key: str, dest_key: str) -> None:
@@ -220,6 +224,8 @@ class MultipartWriter:
 
     ``hold_first_part`` keeps the first part back until :meth:`finish`, so a header that is
     known only at the end (a ``.npy`` header states the row count) can still go first.
+    ``background`` uploads each part on a thread while the caller fills the next one (at
+    most one part in flight, so memory grows by one part, not by the file).
     """
 
     def __init__(
@@ -230,6 +236,7 @@ class MultipartWriter:
         content_type: str,
         part_bytes: int = 8 * 1024 * 1024,
         hold_first_part: bool = False,
+        background: bool = False,
     ) -> None:
         self.store = store
         self.key = key
@@ -245,6 +252,9 @@ class MultipartWriter:
         self._parts: list[dict[str, Any]] = []
         self._next_part = 2 if hold_first_part else 1  # part 1 waits for the preamble
         self._closed = False
+        self._executor = ThreadPoolExecutor(max_workers=1) if background else None
+        self._in_flight: Future[None] | None = None
+        self._in_flight_bytes = 0
 
     @property
     def _client(self) -> S3Client:
@@ -261,7 +271,8 @@ class MultipartWriter:
 
     def _note_buffered(self) -> None:
         held = len(self._held) if self._held is not None else 0
-        self.peak_buffered_bytes = max(self.peak_buffered_bytes, len(self._buffer) + held)
+        total = len(self._buffer) + held + self._in_flight_bytes
+        self.peak_buffered_bytes = max(self.peak_buffered_bytes, total)
 
     def _flush_buffer(self) -> None:
         data = bytes(self._buffer)
@@ -269,8 +280,23 @@ class MultipartWriter:
         if self.hold_first_part and self._held is None:
             self._held = data
             return
-        self._upload_part(self._next_part, data)
-        self._next_part += 1
+        number, self._next_part = self._next_part, self._next_part + 1
+        if self._executor is None:
+            self._upload_part(number, data)
+            return
+        self._wait_in_flight()
+        self._start()
+        self._in_flight_bytes = len(data)
+        self._in_flight = self._executor.submit(self._upload_part, number, data)
+
+    def _wait_in_flight(self) -> None:
+        """Let the part being uploaded finish; its error, if any, is raised here."""
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            try:
+                in_flight.result()
+            finally:
+                self._in_flight_bytes = 0
 
     def _start(self) -> str:
         if self._upload_id is None:
@@ -308,6 +334,7 @@ class MultipartWriter:
             raise ValueError(f"the writer for {self.store.uri(self.key)} is closed")
         self._closed = True
         try:
+            self._wait_in_flight()
             if self._upload_id is None:  # everything fits in one request
                 body = preamble + (self._held or b"") + bytes(self._buffer)
                 return self.store.put(self.key, body, content_type=self.content_type)
@@ -330,6 +357,8 @@ class MultipartWriter:
         except BaseException:
             self._abort_upload()
             raise
+        finally:
+            self._shutdown()
 
     def abort(self) -> None:
         """Drop everything written so far; the key keeps whatever it held before."""
@@ -337,8 +366,16 @@ class MultipartWriter:
         self._buffer.clear()
         self._held = None
         self._abort_upload()
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     def _abort_upload(self) -> None:
+        with contextlib.suppress(Exception):  # the upload is being dropped anyway
+            self._wait_in_flight()
         if self._upload_id is not None:
             upload_id, self._upload_id = self._upload_id, None
             self._client.abort_multipart_upload(

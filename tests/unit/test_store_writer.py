@@ -66,3 +66,42 @@ def test_a_preamble_needs_the_first_part_held(store: ObjectStore) -> None:
     with pytest.raises(ValueError, match="hold_first_part"):
         writer.finish(preamble=b"late")
     assert open_uploads(store) == []
+
+
+def test_background_uploads_keep_part_order_and_one_part_in_flight(store: ObjectStore) -> None:
+    writer = store.writer("out/bg.bin", content_type="x", part_bytes=4, background=True)
+    pieces = [bytes([65 + i]) * 4 for i in range(12)]
+    for piece in pieces:
+        writer.write(piece)
+    writer.finish()
+    assert store.get_bytes("out/bg.bin") == b"".join(pieces)
+    assert writer.parts_uploaded == 12
+    assert writer.peak_buffered_bytes <= 8  # the part filling and the one uploading
+    assert open_uploads(store) == []
+
+
+def test_a_failed_background_upload_surfaces_and_leaves_nothing(
+    store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = store.writer("out/fail.bin", content_type="x", part_bytes=4, background=True)
+    real = store.client.upload_part
+    calls = []
+
+    def flaky(**kwargs: object) -> object:
+        calls.append(kwargs["PartNumber"])
+        if kwargs["PartNumber"] == 2:
+            raise ConnectionError("S3 went away")
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store.client, "upload_part", flaky)
+
+    def write_all() -> None:  # the error shows at the next part handed over, or at finish
+        for piece in (b"aaaa", b"bbbb", b"cccc", b"dddd"):
+            writer.write(piece)
+        writer.finish()
+
+    with pytest.raises(ConnectionError, match="went away"):
+        write_all()
+    writer.abort()
+    assert not store.exists("out/fail.bin")
+    assert open_uploads(store) == []

@@ -9,7 +9,8 @@ Giving two different choices is refused rather than silently preferring one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from maaskit.batch.keys import BatchKey
@@ -71,14 +72,30 @@ def choose_model(key: BatchKey, metadata: Mapping[str, str]) -> ModelChoice:
     return choices[0] if choices else ModelChoice(key.model)
 
 
-def load_choice(runtime: Runtime, choice: ModelChoice) -> tuple[LoadedModel, str]:
-    """The loaded model and how it was chosen, for the report."""
-    if choice.version is not None or choice.alias is not None:
-        model = runtime.load(choice.name, version=choice.version, alias=choice.alias)
-        return model, choice.describe()
-    try:
-        model = runtime.load(choice.name, alias=PRODUCTION)
-        return model, f"alias {PRODUCTION!r} (default)"
-    except NotFound:
-        model = runtime.load(choice.name, alias=LATEST)  # raises if the model does not exist
+class ModelPicker:
+    """Loads the model a file asks for, as a warm sandbox should: without asking S3 again.
+
+    Aliases that exist are cached by the runtime; this also remembers, for the same TTL,
+    that a model has no ``production`` alias, so a sandbox working through many files of
+    a model without one does not look it up (several requests) for every file.
+    """
+
+    def __init__(self, runtime: Runtime, clock: Callable[[], float] = time.monotonic) -> None:
+        self.runtime = runtime
+        self._clock = clock
+        self._no_production: dict[str, float] = {}
+
+    def load(self, choice: ModelChoice) -> tuple[LoadedModel, str]:
+        """The loaded model and how it was chosen, for the report."""
+        if choice.version is not None or choice.alias is not None:
+            model = self.runtime.load(choice.name, version=choice.version, alias=choice.alias)
+            return model, choice.describe()
+        now = self._clock()
+        if self._no_production.get(choice.name, 0.0) <= now:
+            try:
+                model = self.runtime.load(choice.name, alias=PRODUCTION)
+                return model, f"alias {PRODUCTION!r} (default)"
+            except NotFound:
+                self._no_production[choice.name] = now + self.runtime.alias_ttl_seconds
+        model = self.runtime.load(choice.name, alias=LATEST)  # raises if the model does not exist
         return model, f"alias {LATEST!r} (default: the model has no {PRODUCTION!r} alias)"

@@ -23,8 +23,9 @@ from maaskit.batch.keys import (
     parse_batch_key,
     rejected_report_key,
 )
+from maaskit.batch.readahead import read_ahead
 from maaskit.batch.report import ModelUsed, already_done, build_report, now, read_report
-from maaskit.batch.selection import choose_model, load_choice
+from maaskit.batch.selection import ModelPicker, choose_model
 from maaskit.errors import MaaskitError, NotFound
 from maaskit.runtime import Runtime
 from maaskit.safekeys import UnsafeKey
@@ -76,6 +77,7 @@ class BatchService:
     ) -> None:
         self.store = store
         self.runtime = runtime
+        self.models = ModelPicker(runtime)
         self.config = config or JobConfig()
         self.chunk_bytes = chunk_bytes
         self.part_bytes = part_bytes
@@ -184,7 +186,7 @@ class BatchService:
         loading = time.perf_counter()
         try:
             choice = choose_model(key, info.metadata)
-            model, selected_by = load_choice(self.runtime, choice)
+            model, selected_by = self.models.load(choice)
         except MaaskitError as err:  # unknown model, bad reference, a model that will not load
             return report(FAILED, reason=err.message)
         load_ms = (time.perf_counter() - loading) * 1000
@@ -210,6 +212,7 @@ class BatchService:
             content_type=formats.content_type(key.format),
             part_bytes=self.part_bytes,
             hold_first_part=formats.holds_first_part(key.format),
+            background=True,  # part n uploads while part n + 1 is predicted
         )
 
         def source_unchanged() -> None:
@@ -221,7 +224,7 @@ class BatchService:
             result = run_job(
                 model,
                 key.format,
-                _chunks(body, self.chunk_bytes),
+                read_ahead(_chunks(body, self.chunk_bytes)),  # chunk n + 1 arrives meanwhile
                 sink,
                 self.config,
                 before_commit=source_unchanged,

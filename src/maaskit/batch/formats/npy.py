@@ -138,30 +138,37 @@ class NpyReader:
         return row_dtype
 
     def windows(self, chunks: Iterable[bytes]) -> Iterator[Window]:
-        buffer = bytearray()
+        pending = bytearray()  # the header, or a partial batch carried to the next chunk
         row_dtype: np.dtype[Any] | None = None
         seen = 0
         for chunk in chunks:
-            buffer += chunk
             if row_dtype is None:
-                parsed = _header(buffer, at_end=False)
+                pending += chunk
+                parsed = _header(pending, at_end=False)
                 if parsed is None:
                     continue
-                row_dtype = self._start(parsed, buffer)
+                row_dtype = self._start(parsed, pending)
+                data: bytes | memoryview = bytes(pending)
+            else:  # rows are read in place from the chunk, copied only across its edges
+                data = bytes(pending) + chunk if pending else chunk
+            pending = bytearray()
             step = self.batch_size * row_dtype.itemsize
-            while len(buffer) >= step:
-                yield self._window(bytes(buffer[:step]), row_dtype, seen)
+            view = memoryview(data)
+            offset = 0
+            while len(data) - offset >= step:
+                yield self._window(view[offset : offset + step], row_dtype, seen)
                 seen += self.batch_size
-                del buffer[:step]
+                offset += step
+            pending += view[offset:]
         if row_dtype is None:
-            if not buffer:
+            if not pending:
                 return  # an empty file holds no rows
-            parsed = _header(buffer, at_end=True)
+            parsed = _header(pending, at_end=True)
             assert parsed is not None  # at the end, _header raises rather than wait
-            row_dtype = self._start(parsed, buffer)
-        count, stray = divmod(len(buffer), row_dtype.itemsize)
+            row_dtype = self._start(parsed, pending)
+        count, stray = divmod(len(pending), row_dtype.itemsize)
         if count:
-            yield self._window(bytes(buffer[: count * row_dtype.itemsize]), row_dtype, seen)
+            yield self._window(bytes(pending[: count * row_dtype.itemsize]), row_dtype, seen)
             seen += count
         if stray or seen != self.rows_declared:
             raise FileError(
@@ -169,7 +176,7 @@ class NpyReader:
                 f"the data holds {seen}" + (f" and {stray} stray bytes" if stray else "")
             )
 
-    def _window(self, data: bytes, row_dtype: np.dtype[Any], start: int) -> Window:
+    def _window(self, data: bytes | memoryview, row_dtype: np.dtype[Any], start: int) -> Window:
         rows = np.frombuffer(data, dtype=row_dtype)
         assert self.rows_declared is not None
         if start + len(rows) > self.rows_declared:
