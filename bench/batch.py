@@ -285,6 +285,8 @@ def _measure(bench: Bench) -> None:
         bench.raw(
             "mlp_100k_script", "script", "batch/in/mlp/mlp_100k.npy", str(bench.model_files["mlp"])
         )
+        inputs = str(bench.scratch / "mlp_100k.npy")
+        bench.raw("mlp_100k_core", "core", inputs, str(bench.model_files["mlp"]))
     # Memory at ten times the rows: ours should stay where it was, raw grows with the rows.
     bench.npy_case("mlp_1m", "mlp", rng.normal(size=(1_000_000, 64)).astype(np.float32), 1)
     for fmt, body in _text_versions(mlp_100k).items():
