@@ -95,3 +95,24 @@ def create_state_machine(
         name=name, definition=json.dumps(definition), roleArn=role_arn, type=kind
     )
     return str(response["stateMachineArn"])
+
+
+def publish_outputs(cfn: Any, stack_name: str, outputs: Mapping[str, str]) -> None:
+    """Record the stack's outputs in the embedded CloudFormation.
+
+    Clients then find the bucket, the API URL and the state machines of a local stack the
+    same way as for a deployed one: ``describe_stacks(StackName=...)["Outputs"]``. The stack
+    holds a single no-op resource; the real resources were created through their own APIs.
+    """
+    import warnings
+
+    template = {
+        "Description": "maaskit local stack (outputs only)",
+        "Resources": {"LocalStackMarker": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    with contextlib.suppress(cfn.exceptions.ClientError):
+        cfn.delete_stack(StackName=stack_name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # moto warns that it does not model the marker
+        cfn.create_stack(StackName=stack_name, TemplateBody=json.dumps(template))
