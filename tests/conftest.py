@@ -1,5 +1,60 @@
-"""Shared test configuration: the local-stack fixtures (moto, Lambda router) for every suite."""
+"""Shared fixtures: a fake AWS account (moto), a bucket, a registry.
+
+The local stack's fixtures (``mocked_aws``, ``lambda_router``, ``local_lambda``) come from
+``maaskit.local.testing``.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from maaskit.registry import Registry
+from maaskit.store import ObjectStore
+
 pytest_plugins = ["maaskit.local.testing"]
+
+BUCKET = "maaskit-test-models"
+
+# Set before any handler module is imported: handlers read settings at cold start.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "MAASKIT_BUCKET": BUCKET,
+        "POWERTOOLS_SERVICE_NAME": "maaskit",
+        "POWERTOOLS_METRICS_NAMESPACE": "maaskit",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)
+
+
+@pytest.fixture(autouse=True)
+def _private_model_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own /tmp model cache, so no test sees another's files."""
+    monkeypatch.setenv("MAASKIT_CACHE_DIR", str(tmp_path / "model-cache"))
+
+
+@pytest.fixture
+def store() -> Iterator[ObjectStore]:
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        yield ObjectStore(BUCKET, client=client)
+
+
+@pytest.fixture
+def registry(store: ObjectStore) -> Registry:
+    return Registry(store)

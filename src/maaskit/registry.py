@@ -202,7 +202,9 @@ class Registry:
                 candidate += 1
                 continue
             return candidate
-        raise AlreadyExists(f"could not claim a version of {name!r}: too many concurrent publishers")
+        raise AlreadyExists(
+            f"could not claim a version of {name!r}: too many concurrent publishers"
+        )
 
     def _advance_alias(self, name: str, alias: str, version: int) -> None:
         """Move ``alias`` to ``version`` unless it already points at a newer one."""
@@ -252,9 +254,7 @@ class Registry:
             if not self.list_versions(name):
                 raise NotFound(f"model {name!r} does not exist") from None
             known = ", ".join(sorted(self.aliases(name))) or "none"
-            raise NotFound(
-                f"model {name!r} has no alias {alias!r} (aliases: {known})"
-            ) from None
+            raise NotFound(f"model {name!r} has no alias {alias!r} (aliases: {known})") from None
 
     def resolve_version(
         self, name: str, *, version: int | str | None = None, alias: str | None = None

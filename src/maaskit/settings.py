@@ -56,7 +56,9 @@ class Settings:
         env = os.environ if env is None else env
         bucket = env.get("MAASKIT_BUCKET", "").strip()
         if not bucket:
-            raise SettingsError("MAASKIT_BUCKET is not set: name the S3 bucket that holds the models")
+            raise SettingsError(
+                "MAASKIT_BUCKET is not set: name the S3 bucket that holds the models"
+            )
         return cls(
             bucket=bucket,
             model_cache_bytes=_int(env, "MAASKIT_MODEL_CACHE_MB", 1024, minimum=1) * _MB,

@@ -1,0 +1,146 @@
+"""JSON values to numpy arrays, checked against a model's signature before anything runs.
+
+Every check here exists to turn what onnxruntime would report as an opaque failure (or,
+worse, silently accept) into a message that names the input and says what to send.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from maaskit.errors import InvalidRequest
+from maaskit.signature import Dim, Signature, TensorSpec
+
+_NUMERIC_KINDS = frozenset("iuf")
+
+
+def _describe_shape(shape: Sequence[Dim]) -> str:
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def _kind_name(kind: str) -> str:
+    return {
+        "b": "booleans",
+        "i": "integers",
+        "u": "integers",
+        "f": "floating-point numbers",
+        "U": "strings",
+        "S": "strings",
+        "O": "mixed values",
+    }.get(kind, f"values of kind {kind!r}")
+
+
+def to_array(value: Any, spec: TensorSpec) -> np.ndarray:
+    """Convert one input value to ``spec``'s element type, refusing lossy or odd conversions."""
+    target = spec.dtype
+    if isinstance(value, np.ndarray):
+        array = value
+    else:
+        try:
+            array = np.asarray(value, dtype=object if spec.datatype == "BYTES" else None)
+        except ValueError:
+            raise InvalidRequest(
+                f"input {spec.name!r} is a ragged nested list: every row must have the same "
+                f"length (expected shape {_describe_shape(spec.shape)})"
+            ) from None
+    kind = array.dtype.kind
+    if spec.datatype == "BYTES":
+        if array.size and not all(isinstance(x, str | bytes) for x in array.flat):
+            raise InvalidRequest(f"input {spec.name!r} expects strings (BYTES)")
+        return array.astype(object, copy=False)
+    if spec.datatype == "BOOL":
+        if kind != "b":
+            raise InvalidRequest(f"input {spec.name!r} expects booleans; got {_kind_name(kind)}")
+        return array
+    if kind == "O" and array.size:
+        raise InvalidRequest(
+            f"input {spec.name!r} expects {spec.datatype} numbers; got a mix of lists and "
+            "values (ragged) or non-numbers"
+        )
+    if kind not in _NUMERIC_KINDS and array.size:
+        raise InvalidRequest(
+            f"input {spec.name!r} expects {spec.datatype} numbers; got {_kind_name(kind)}"
+        )
+    if (
+        target.kind in "iu"
+        and kind == "f"
+        and not np.all(np.isfinite(array) & (array == np.floor(array)))
+    ):
+        raise InvalidRequest(
+            f"input {spec.name!r} expects {spec.datatype} integers; got fractional numbers"
+        )
+    if target.kind in "iu" and array.size and kind in "iuf":
+        info = np.iinfo(target)
+        if array.min() < info.min or array.max() > info.max:
+            raise InvalidRequest(
+                f"input {spec.name!r} has values outside the {spec.datatype} range "
+                f"[{info.min}, {info.max}]"
+            )
+    return array.astype(target, copy=False)
+
+
+def check_shape(array: np.ndarray, spec: TensorSpec) -> None:
+    expected = spec.shape
+    if array.ndim != len(expected):
+        raise InvalidRequest(
+            f"input {spec.name!r} must have rank {len(expected)} (shape "
+            f"{_describe_shape(expected)}); got shape {list(array.shape)}"
+        )
+    for axis, (want, got) in enumerate(zip(expected, array.shape, strict=True)):
+        if isinstance(want, int) and want >= 0 and want != got:
+            raise InvalidRequest(
+                f"input {spec.name!r} dimension {axis} must be {want} (shape "
+                f"{_describe_shape(expected)}); got shape {list(array.shape)}"
+            )
+
+
+def _check_symbolic_dims(arrays: Mapping[str, np.ndarray], signature: Signature) -> None:
+    """Inputs that share a named dimension (``batch``, ``sequence``) must agree on its size."""
+    seen: dict[str, tuple[str, int]] = {}
+    for spec in signature.inputs:
+        array = arrays[spec.name]
+        for want, got in zip(spec.shape, array.shape, strict=True):
+            if not isinstance(want, str):
+                continue
+            if want in seen and seen[want][1] != got:
+                other, size = seen[want]
+                raise InvalidRequest(
+                    f"inputs {other!r} and {spec.name!r} must agree on dimension {want!r}: "
+                    f"got {size} and {got}"
+                )
+            seen.setdefault(want, (spec.name, got))
+
+
+def check_names(signature: Signature, given: Sequence[str]) -> None:
+    expected = [spec.name for spec in signature.inputs]
+    unknown = [name for name in given if name not in expected]
+    if unknown:
+        name = unknown[0]
+        close = difflib.get_close_matches(name, expected, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise InvalidRequest(
+            f"unknown input {name!r}{hint}; the model takes: {', '.join(map(repr, expected))}"
+        )
+    missing = [name for name in expected if name not in given]
+    if missing:
+        raise InvalidRequest(
+            f"missing input(s) {', '.join(map(repr, missing))}; the model takes: "
+            f"{', '.join(map(repr, expected))}"
+        )
+
+
+def prepare_inputs(signature: Signature, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Named JSON values (or arrays) to arrays ready for ``session.run``."""
+    check_names(signature, list(values))
+    arrays: dict[str, np.ndarray] = {}
+    for spec in signature.inputs:
+        array = to_array(values[spec.name], spec)
+        check_shape(array, spec)
+        arrays[spec.name] = array
+    if len(arrays) > 1:
+        _check_symbolic_dims(arrays, signature)
+    return arrays

@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import TensorProto
+
+from maaskit.registry import Registry, artifact_key
+from tests.integration.conftest import Call
+from tests.support import models
+
+
+@pytest.fixture
+def iris(registry: Registry) -> tuple[np.ndarray, np.ndarray]:
+    data, weights, bias = models.linear(4, 3)
+    registry.publish("iris", data)
+    return weights, bias
+
+
+def test_simple_predict_returns_model_version_and_outputs(call: Call, iris: tuple) -> None:
+    weights, bias = iris
+    x = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
+    status, body = call("POST", "/models/iris/predict", {"input": x})
+    assert status == 200
+    assert body["model"] == "iris"
+    assert body["version"] == 1
+    expected = np.array(x, np.float32) @ weights + bias
+    np.testing.assert_allclose(np.array(body["outputs"]["output"]), expected, rtol=1e-6)
+
+
+def test_named_inputs_and_version_selection(call: Call, registry: Registry) -> None:
+    registry.publish("tokens", models.two_inputs())
+    registry.publish("tokens", models.two_inputs())
+    status, body = call(
+        "POST",
+        "/models/tokens/predict",
+        {"inputs": {"input_ids": [[1, 2, 3]], "mask": [[1.0, 0.0, 1.0]]}},
+        query={"version": "1"},
+    )
+    assert status == 200, body
+    assert body["version"] == 1
+    assert body["outputs"] == {"score": [4.0], "ids_out": [[1, 2, 3]]}
+
+
+def test_alias_selection_in_query(call: Call, registry: Registry, iris: tuple) -> None:
+    registry.publish("iris", models.linear(seed=9)[0])
+    registry.set_alias("iris", "production", 1)
+    status, body = call(
+        "POST", "/models/iris/predict", {"input": [[1, 2, 3, 4]]}, query={"alias": "production"}
+    )
+    assert (status, body["version"]) == (200, 1)
+
+
+def test_base64_encoded_bodies_are_decoded(call: Call, iris: tuple) -> None:
+    status, _ = call("POST", "/models/iris/predict", {"input": [[1, 2, 3, 4]]}, base64_body=True)
+    assert status == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "raw", "status", "message"),
+    [
+        (None, "{not json", 400, "not valid JSON"),
+        (None, "", 400, "body is empty"),
+        ([1, 2], None, 400, "must be a JSON object"),
+        ({"inputs": {"input": [[1, 2, 3, 4]]}, "input": [[1]]}, None, 400, "exactly one of"),
+        ({"inptu": [[1, 2, 3, 4]]}, None, 400, "unknown field 'inptu'"),
+        ({"inputs": {"inputs": [[1, 2, 3, 4]]}}, None, 400, "did you mean 'input'"),
+        ({"inputs": {"input": [[1, 2, 3, 4]], "extra": [1]}}, None, 400, "unknown input 'extra'"),
+        ({"inputs": {}}, None, 400, "missing input"),
+        ({"input": [[1, 2, 3]]}, None, 400, "dimension 1 must be 4"),
+        ({"input": [1, 2, 3, 4]}, None, 400, "must have rank 2"),
+        ({"input": [[1, 2, 3, 4], [1]]}, None, 400, "ragged"),
+        ({"input": [["a", "b", "c", "d"]]}, None, 400, "got strings"),
+        ({"input": [[True, True, False, False]]}, None, 400, "got booleans"),
+    ],
+)
+def test_bad_requests_get_400_with_an_actionable_message(
+    call: Call, iris: tuple, body: object, raw: str | None, status: int, message: str
+) -> None:
+    got_status, got = call("POST", "/models/iris/predict", body, raw_body=raw)
+    assert got_status == status
+    assert message in got["error"]
+    assert "Traceback" not in got["error"]
+
+
+def test_wrong_element_type_for_an_integer_input(call: Call, registry: Registry) -> None:
+    registry.publish("tokens", models.two_inputs())
+    status, body = call(
+        "POST",
+        "/models/tokens/predict",
+        {"inputs": {"input_ids": [[1.5, 2]], "mask": [[1.0, 1.0]]}},
+    )
+    assert status == 400
+    assert "expects INT64 integers" in body["error"]
+
+
+def test_a_bare_input_for_a_multi_input_model_says_how_to_name_them(
+    call: Call, registry: Registry
+) -> None:
+    registry.publish("tokens", models.two_inputs())
+    status, body = call("POST", "/models/tokens/predict", {"input": [[1, 2]]})
+    assert status == 400
+    assert "send them by name" in body["error"]
+
+
+def test_body_over_the_limit_is_413(call: Call, iris: tuple) -> None:
+    raw = '{"input": [' + ",".join(["[1.0, 2.0, 3.0, 4.0]"] * 350_000) + "]}"
+    assert len(raw) > 6 * 1024 * 1024
+    status, body = call("POST", "/models/iris/predict", raw_body=raw)
+    assert status == 413
+    assert "limit" in body["error"]
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "status", "message"),
+    [
+        ("/models/unknown/predict", None, 404, "model 'unknown' does not exist"),
+        ("/models/iris/predict", {"version": "7"}, 404, "has no version 7"),
+        ("/models/iris/predict", {"alias": "staging"}, 404, "no alias 'staging'"),
+        ("/models/Iris/predict", None, 400, "invalid model name"),
+        ("/models/..%2Fx/predict", None, 400, "invalid model name"),
+        ("/models/iris/predict", {"version": "one"}, 400, "invalid version"),
+        ("/models/iris/predict", {"version": "1", "alias": "latest"}, 400, "not both"),
+    ],
+)
+def test_references_that_do_not_resolve(
+    call: Call, iris: tuple, path: str, query: dict | None, status: int, message: str
+) -> None:
+    got_status, body = call("POST", path, {"input": [[1, 2, 3, 4]]}, query=query)
+    assert got_status == status
+    assert message in body["error"]
+
+
+def test_corrupted_artifact_fails_clearly_and_production_still_serves(
+    call: Call, registry: Registry
+) -> None:
+    registry.publish("iris", models.linear(seed=1)[0], aliases=("production",))
+    registry.publish("iris", models.linear(seed=2)[0])
+    store = registry.store
+    store.client.put_object(Bucket=store.bucket, Key=artifact_key("iris", 2), Body=b"tampered")
+    status, body = call("POST", "/models/iris/predict", {"input": [[1, 2, 3, 4]]})
+    assert status == 500
+    assert "failed its integrity check" in body["error"]
+    status, body = call(
+        "POST", "/models/iris/predict", {"input": [[1, 2, 3, 4]]}, query={"alias": "production"}
+    )
+    assert (status, body["version"]) == (200, 1)
+
+
+def test_unknown_route_is_404_json(call: Call) -> None:
+    status, body = call("GET", "/nowhere")
+    assert status == 404
+    assert "no route for GET /nowhere" in body["error"]
+
+
+def test_unexpected_errors_hide_the_trace(call: Call, api: object, iris: tuple) -> None:
+    def boom(*_: object, **__: object) -> None:
+        raise RuntimeError("secret internals")
+
+    api.service.predict = boom  # type: ignore[attr-defined]
+    status, body = call("POST", "/models/iris/predict", {"input": [[1, 2, 3, 4]]})
+    assert status == 500
+    assert "secret" not in body["error"]
+    assert "request id" in body["error"]
+
+
+def test_registry_views(call: Call, registry: Registry, iris: tuple) -> None:
+    registry.publish("iris", models.linear(seed=4)[0], metrics={"accuracy": 0.97})
+    status, listing = call("GET", "/models")
+    assert status == 200
+    assert listing == {"models": [{"name": "iris", "versions": [1, 2], "aliases": {"latest": 2}}]}
+    status, described = call("GET", "/models/iris")
+    assert status == 200
+    assert described["versions"][1]["metrics"] == {"accuracy": 0.97}
+    assert described["versions"][0]["signature"]["inputs"][0]["name"] == "input"
+    assert call("GET", "/models/ghost")[0] == 404
+
+
+def test_openapi_document_and_swagger_page_are_served(call: Call) -> None:
+    status, document = call("GET", "/openapi.json")
+    assert status == 200
+    assert document["openapi"].startswith("3.")
+    assert "/models/{name}/predict" in document["paths"]
+    assert "/v2/models/{name}/versions/{version}/infer" in document["paths"]
+    status, page = call("GET", "/swagger")
+    assert status == 200
+    assert "swagger" in page.lower()
+
+
+def test_response_over_the_lambda_limit_is_413(
+    call: Call, api: object, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a reply limit of 1000 bytes (Lambda's is 6 MB) and a reply bigger than that
+    monkeypatch.setattr(api, "_MAX_RESPONSE_BYTES", 1000)
+    registry.publish("echo", models.identity(TensorProto.FLOAT, ["batch", "n"]))
+    status, body = call("POST", "/models/echo/predict", {"input": [[0.25] * 400]})
+    # Then the client is told to send fewer rows, not handed a gateway error
+    assert status == 413
+    assert "6 MB limit" in body["error"]
+    status, _ = call("POST", "/models/echo/predict", {"input": [[0.25] * 10]})
+    assert status == 200

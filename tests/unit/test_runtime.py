@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from maaskit.errors import IntegrityError, InvalidRequest
+from maaskit.registry import Registry, artifact_key
+from maaskit.runtime import ModelRunError, Runtime
+from maaskit.store import ObjectStore
+from tests.support import models
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class CountingStore(ObjectStore):
+    """Counts artifact downloads, to prove warm calls never touch S3 for them."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        super().__init__(inner.bucket, client=inner.client)
+        self.downloads: list[str] = []
+
+    def get_bytes(self, key: str) -> bytes:
+        if key.endswith("model.onnx"):
+            self.downloads.append(key)
+        return super().get_bytes(key)
+
+
+def make_runtime(store: ObjectStore, tmp_path: Path, **kwargs: object) -> Runtime:
+    return Runtime(Registry(store), cache_dir=tmp_path / "cache", **kwargs)  # type: ignore[arg-type]
+
+
+def test_loaded_model_predicts_like_the_numpy_formula(registry: Registry, tmp_path: Path) -> None:
+    data, weights, bias = models.linear(4, 3)
+    registry.publish("iris", data)
+    runtime = make_runtime(registry.store, tmp_path)
+    x = [[1.0, 2.0, 3.0, 4.0], [0.5, -1.0, 0.0, 2.0]]
+    outputs = runtime.load("iris").predict({"input": x})
+    np.testing.assert_allclose(
+        outputs["output"], np.array(x, np.float32) @ weights + bias, rtol=1e-6
+    )
+
+
+def test_warm_loads_never_download_again(store: ObjectStore, tmp_path: Path) -> None:
+    counting = CountingStore(store)
+    Registry(counting).publish("iris", models.linear()[0])
+    runtime = make_runtime(counting, tmp_path)
+    for _ in range(5):
+        runtime.load("iris", version=1)
+        runtime.load("iris")
+    assert counting.downloads == [artifact_key("iris", 1)]
+
+
+def test_tmp_cache_is_keyed_by_sha256_and_survives_memory_eviction(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    # Given two models and a memory cache that holds only one
+    counting = CountingStore(store)
+    registry = Registry(counting)
+    first = registry.publish("first", models.linear(seed=1)[0])
+    registry.publish("second", models.linear(seed=2)[0])
+    runtime = make_runtime(counting, tmp_path, cache_bytes=first.size)
+    # When both are loaded in turn, twice
+    for name in ["first", "second", "first", "second"]:
+        runtime.load(name)
+    # Then each was downloaded once; later loads came from /tmp
+    assert sorted(counting.downloads) == [artifact_key("first", 1), artifact_key("second", 1)]
+    assert (tmp_path / "cache" / f"{first.sha256}.onnx").exists()
+
+
+def test_alias_is_re_resolved_after_its_ttl(registry: Registry, tmp_path: Path) -> None:
+    data, _, _ = models.linear()
+    registry.publish("iris", data)
+    registry.publish("iris", models.linear(seed=5)[0])
+    registry.set_alias("iris", "production", 1)
+    clock = Clock()
+    runtime = make_runtime(registry.store, tmp_path, alias_ttl_seconds=10.0, clock=clock)
+    assert runtime.load("iris", alias="production").version == 1
+    # When production is promoted to 2
+    registry.set_alias("iris", "production", 2)
+    clock.now = 5.0
+    assert runtime.load("iris", alias="production").version == 1  # still within the TTL
+    clock.now = 10.5
+    assert runtime.load("iris", alias="production").version == 2  # promoted, no redeploy
+
+
+def test_a_corrupted_artifact_is_refused_never_cached_and_the_good_version_still_serves(
+    registry: Registry, store: ObjectStore, tmp_path: Path
+) -> None:
+    # Given a good v1 in production and a v2 whose stored bytes were tampered with
+    good = registry.publish("iris", models.linear(seed=1)[0], aliases=("production",))
+    bad = registry.publish("iris", models.linear(seed=2)[0])
+    store.client.put_object(
+        Bucket=store.bucket, Key=artifact_key("iris", bad.version), Body=models.linear(seed=3)[0]
+    )
+    runtime = make_runtime(store, tmp_path)
+    # Then loading v2 fails clearly, every time, and nothing is cached
+    for _ in range(2):
+        with pytest.raises(IntegrityError, match="failed its integrity check"):
+            runtime.load("iris", version=bad.version)
+    assert not runtime.is_loaded("iris", bad.version)
+    assert not (tmp_path / "cache" / f"{bad.sha256}.onnx").exists()
+    # And production still serves the good version
+    assert runtime.load("iris", alias="production").version == good.version
+
+
+def test_unknown_output_and_run_failures_are_client_errors(
+    registry: Registry, tmp_path: Path
+) -> None:
+    registry.publish("iris", models.linear()[0])
+    model = make_runtime(registry.store, tmp_path).load("iris")
+    inputs = model.prepare({"input": [[1, 2, 3, 4]]})
+    with pytest.raises(InvalidRequest, match="unknown output 'logits'"):
+        model.run(inputs, ["logits"])
+    with pytest.raises(ModelRunError, match="could not run"):
+        model.run({"input": np.zeros((1, 5), np.float32)})
+
+
+def test_threads_default_to_the_sandbox_cpus(registry: Registry, tmp_path: Path) -> None:
+    runtime = make_runtime(registry.store, tmp_path)
+    assert runtime.intra_op_threads >= 1
+    assert make_runtime(registry.store, tmp_path, intra_op_threads=3).intra_op_threads == 3
