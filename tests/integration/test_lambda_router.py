@@ -154,7 +154,7 @@ def test_s3_notification_errors_are_surfaced(
     )
 
     # When that file lands (moto ignores the handler's error: the put succeeds)
-    with caplog.at_level(logging.ERROR, logger="maaskit.local.lambda"):
+    with caplog.at_level(logging.ERROR, logger="maaskit-local.lambda"):
         s3.put_object(Bucket=BUCKET, Key="in/fail.txt", Body=b"x")
 
     # Then the failure is in the log and in the router's record

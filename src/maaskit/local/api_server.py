@@ -32,7 +32,7 @@ from maaskit.local.ports import port_error
 from maaskit.local.routes import RouteMatch, RouteTable
 from maaskit.local.template import ApiDef
 
-log = logging.getLogger("maaskit.local.api")
+log = logging.getLogger("maaskit-local.api")
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own limit
 Invoke = Callable[[str, dict[str, Any]], Invocation]

@@ -17,7 +17,7 @@ from maaskit.local import resources
 from maaskit.local.lambda_router import FunctionSpec, LambdaRouter
 from maaskit.local.template import ApiDef, BucketDef, Template
 
-log = logging.getLogger("maaskit.local")
+log = logging.getLogger("maaskit-local")
 
 ClientFactory = Callable[[str], Any]
 

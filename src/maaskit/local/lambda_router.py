@@ -19,7 +19,7 @@ Usage::
 Failures come back the way the Lambda service reports them (``{"errorType": <exception class
 name>, "errorMessage": ...}`` with the error flag set), so Step Functions ``Retry``/``Catch``
 match on the class name. moto swallows errors of S3-triggered invocations; the router logs
-every failure on the ``maaskit.local.lambda`` logger and keeps the recent ones in
+every failure on the ``maaskit-local.lambda`` logger and keeps the recent ones in
 :attr:`LambdaRouter.failures`.
 
 The moto version this hook was written against is pinned in ``pyproject.toml``; the tests in
@@ -49,7 +49,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-log = logging.getLogger("maaskit.local.lambda")
+# Not under "maaskit": Powertools names its logger after the service ("maaskit") and stops
+# propagation there, which would swallow the stack's own messages into a handler's JSON logs.
+log = logging.getLogger("maaskit-local.lambda")
 
 TESTED_MOTO_VERSION = "5.2.5"
 _HOOKED_METHOD = "_invoke_lambda"  # on moto.awslambda.models.LambdaFunction

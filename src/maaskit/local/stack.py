@@ -28,7 +28,7 @@ from maaskit.local.lambda_router import Invocation, LambdaRouter
 from maaskit.local.persistence import BucketFolder
 from maaskit.local.template import BucketDef, Template
 
-log = logging.getLogger("maaskit.local")
+log = logging.getLogger("maaskit-local")
 
 DEFAULT_API_PORT = 3000
 DEFAULT_AWS_PORT = 5000

@@ -457,7 +457,7 @@ class Template:
         for function_id in self._of_types(("AWS::Serverless::Function",)):
             for _, props in self._events(function_id, "Api"):
                 api_id = _ref_target(props.get("RestApiId")) or IMPLICIT_API
-                auth = props.get("Auth") or {}
+                auth = self.resolver.resolve(props.get("Auth") or {}, function_id)
                 routes.setdefault(api_id, []).append(
                     Route(
                         api_id=api_id,
@@ -489,7 +489,9 @@ class Template:
                     stage=stage,
                     rest_api_id=self.api_id(api_id),
                     binary_media_types=tuple(str(t).replace("~1", "/") for t in binary),
-                    auth=self._auth(props.get("Auth") or {}, api_routes),
+                    auth=self._auth(
+                        self.resolver.resolve(props.get("Auth") or {}, api_id), api_routes
+                    ),
                     routes=tuple(api_routes),
                 )
             )
