@@ -12,6 +12,7 @@ moto keeps its state per process: run one embedded AWS per process at a time.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import threading
@@ -21,7 +22,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from maaskit.local.ports import port_error
+from maaskit.local.ports import ensure_free, port_error
 
 DUMMY_KEY = "testing"
 
@@ -50,6 +51,7 @@ class EmbeddedAws:
         from werkzeug.serving import make_server
 
         app = DomainDispatcherApplication(create_backend_app)
+        ensure_free(self.host, self.port, "embedded AWS", "--aws-port")  # werkzeug would exit
         try:
             server = make_server(
                 self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler
@@ -58,7 +60,7 @@ class EmbeddedAws:
             raise port_error(err, self.port, "embedded AWS", "--aws-port") from None
         except SystemExit:  # some werkzeug versions exit when the port is taken
             raise port_error(
-                OSError(98, "in use"), self.port, "embedded AWS", "--aws-port"
+                OSError(errno.EADDRINUSE, "in use"), self.port, "embedded AWS", "--aws-port"
             ) from None
         self._server = server
         self.port = int(server.server_port)

@@ -14,11 +14,12 @@ def port_error(err: OSError, port: int, what: str, option: str) -> OSError:
     """A readable error for a failed bind (``option`` is the CLI flag that picks the port)."""
     if err.errno in (errno.EADDRINUSE, errno.EACCES):
         reason = "is already in use" if err.errno == errno.EADDRINUSE else "is not allowed"
-        return PortInUseError(
-            err.errno,
+        taken = PortInUseError(
             f"port {port} for the {what} {reason}: stop whatever holds it "
-            f"or choose another one with {option}",
+            f"or choose another one with {option}"
         )
+        taken.errno = err.errno
+        return taken
     return err
 
 
@@ -27,3 +28,15 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
+
+
+def ensure_free(host: str, port: int, what: str, option: str) -> None:
+    """Raise ``PortInUseError`` now if ``port`` cannot be bound (0 always can)."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise port_error(err, port, what, option) from None
