@@ -115,6 +115,7 @@ class Model:
         self.transport = transport
         self._input: ArrayLike | None = None
         self._metadata: dict[str, Any] | None = None
+        self._output_datatypes: dict[str | None, dict[str, str | None]] = {}
 
     def __repr__(self) -> str:
         pinned = f", version={self.version}" if self.version else ""
@@ -189,8 +190,18 @@ class Model:
             body=body,
             query={"version": self.version, "alias": self.alias},
         )
-        declared = {o["name"]: o.get("datatype") for o in self._declared().get("outputs", [])}
+        declared = self._output_types(reply.get("version"))
         return {name: _array(value, declared.get(name)) for name, value in reply["outputs"].items()}
+
+    def _output_types(self, version: Any) -> dict[str, str | None]:
+        """Output datatypes of the version that answered (JSON numbers carry no dtype)."""
+        key = None if version is None else str(version)
+        if key not in self._output_datatypes:
+            document = self.transport.request("GET", self._v2_path(key))
+            self._output_datatypes[key] = {
+                o["name"]: o.get("datatype") for o in document.get("outputs", [])
+            }
+        return self._output_datatypes[key]
 
     def predict(self, x: ArrayLike | Mapping[str, ArrayLike] | None = None) -> np.ndarray:
         """The model's output for ``x`` (one array; use :meth:`predict_outputs` for several)."""

@@ -14,6 +14,7 @@ SAMPLE = Path(__file__).parents[1] / "fixtures" / "sample_stack" / "template.yam
 ACCOUNT = "123456789012"
 BUCKET = f"maaskit-local-data-{ACCOUNT}"
 FUNCTION_ARN_PREFIX = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:"
+MACHINE_ARN_PREFIX = f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:"
 
 
 @pytest.fixture
@@ -114,12 +115,18 @@ def test_bucket_gets_its_functions_s3_events(template: Template) -> None:
     (bucket,) = template.buckets()
 
     assert bucket.name == BUCKET
-    (trigger,) = bucket.triggers
-    assert trigger.notification() == {
-        "LambdaFunctionArn": f"{FUNCTION_ARN_PREFIX}maaskit-local-UpperFunction",
-        "Events": ["s3:ObjectCreated:*"],
-        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "in/"}]}},
-    }
+    assert [trigger.notification() for trigger in bucket.triggers] == [
+        {
+            "LambdaFunctionArn": f"{FUNCTION_ARN_PREFIX}maaskit-local-UpperFunction",
+            "Events": ["s3:ObjectCreated:*"],
+            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "in/"}]}},
+        },
+        {
+            "LambdaFunctionArn": f"{FUNCTION_ARN_PREFIX}maaskit-local-BatchFunction",
+            "Events": ["s3:ObjectCreated:*"],
+            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "batch/in/"}]}},
+        },
+    ]
 
 
 def test_api_routes_come_from_api_events(template: Template) -> None:
@@ -135,12 +142,15 @@ def test_api_routes_come_from_api_events(template: Template) -> None:
 
 
 def test_state_machine_definition_gets_its_substitutions(template: Template) -> None:
-    (machine,) = template.state_machines()
+    machines = {machine.logical_id: machine for machine in template.state_machines()}
+    machine = machines["Pipeline"]
 
     assert machine.name == "maaskit-local-Pipeline"
     task = machine.definition["States"]["Upper"]
     assert task["Resource"].endswith(":function:maaskit-local-UpperFunction")
     assert task["Parameters"] == {"bucket": BUCKET, "key.$": "$.key"}
+    training = machines["TrainingStateMachine"].definition["States"]["TrainStep"]
+    assert training["Resource"] == f"{FUNCTION_ARN_PREFIX}maaskit-local-TrainFunction"
 
 
 def test_outputs_resolve_what_is_known_and_note_the_rest(template: Template) -> None:
@@ -149,7 +159,8 @@ def test_outputs_resolve_what_is_known_and_note_the_rest(template: Template) -> 
     assert outputs == {
         "ApiUrl": "https://echoapi.execute-api.us-east-1.amazonaws.com/v1/",
         "BucketName": BUCKET,
-        "PipelineArn": f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:maaskit-local-Pipeline",
+        "PipelineArn": f"{MACHINE_ARN_PREFIX}maaskit-local-Pipeline",
+        "TrainingStateMachineArn": f"{MACHINE_ARN_PREFIX}maaskit-local-TrainingStateMachine",
         "UpperRoleArn": f"arn:aws:iam::{ACCOUNT}:role/maaskit-local-UpperFunctionRole",
     }
     assert any("Imported" in note for note in template.notes)
