@@ -65,7 +65,7 @@ class Target:
         self.local = options.local
         self.api_key = options.api_key or env.get("MAASKIT_API_KEY") or None
         self.sigv4 = options.sigv4
-        self._bucket = options.bucket or env.get("MAASKIT_BUCKET") or None
+        self._bucket = options.bucket  # not MAASKIT_BUCKET: that is the functions' setting
         if options.local:
             self._api_url: str | None = LOCAL_API_URL
             self.aws_endpoint_url: str | None = LOCAL_AWS_ENDPOINT_URL
@@ -75,7 +75,7 @@ class Target:
             self.aws_endpoint_url = (
                 options.aws_endpoint_url or env.get("MAASKIT_AWS_ENDPOINT_URL") or None
             )
-            self.stack = options.stack or env.get("MAASKIT_STACK") or None
+            self.stack = options.stack
         self.region = (
             options.region
             or env.get("AWS_REGION")
