@@ -145,3 +145,30 @@ def test_environment_layers_restore_the_original_values(monkeypatch: pytest.Monk
     assert seen == ["first"]
     assert os.environ["MAASKIT_TEST_VAR"] == "original"
     assert "MAASKIT_TEST_OTHER" not in os.environ
+
+
+def test_common_environment_is_kept_and_each_function_still_sees_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two functions sharing one variable and differing in another
+    monkeypatch.delenv("SHARED", raising=False)
+    monkeypatch.delenv("OWN", raising=False)
+    source = "import os\ndef lambda_handler(e, c):\n    return [os.environ.get('SHARED'), os.environ.get('OWN')]\n"
+    router = LambdaRouter()
+    router.register("a", _function(tmp_path, source, "a"), environment={"SHARED": "s", "OWN": "a"})
+    router.register("b", _function(tmp_path, source, "b"), environment={"SHARED": "s", "OWN": "b"})
+
+    # When the common part is kept for the router's lifetime
+    with router.installed():
+        common = router.keep_common_environment()
+        assert common["SHARED"] == "s"
+        assert "OWN" not in common
+        assert os.environ["SHARED"] == "s"
+
+        # Then each invocation still sees exactly its own environment
+        assert router.invoke("a", {}).result() == ["s", "a"]
+        assert router.invoke("b", {}).result() == ["s", "b"]
+        assert "OWN" not in os.environ
+
+    # and uninstalling puts the process environment back
+    assert "SHARED" not in os.environ

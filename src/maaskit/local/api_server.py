@@ -151,6 +151,9 @@ def _read_chunked(stream: Any) -> bytes:
 def _handler_class(api: LocalApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as API Gateway offers
+        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm
+        # and the client's delayed ACK add ~40 ms to every keep-alive request.
+        disable_nagle_algorithm = True
         server_version = "maaskit-local"
 
         def _serve(self) -> None:

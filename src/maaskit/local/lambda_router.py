@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -82,7 +83,8 @@ class FunctionSpec:
     def arn(self) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.name}"
 
-    def runtime_environment(self) -> dict[str, str]:
+    @cached_property
+    def runtime_environment(self) -> Mapping[str, str]:
         """What the Lambda runtime itself sets, then the function's own variables on top."""
         env = {
             "AWS_LAMBDA_FUNCTION_NAME": self.name,
@@ -166,13 +168,16 @@ class _EnvironOverlay:
 
     @contextmanager
     def applied(self, env: Mapping[str, str]) -> Iterator[None]:
-        token = self._push(env)
+        if not env:
+            yield
+            return
+        token = self.push(env)
         try:
             yield
         finally:
-            self._pop(token)
+            self.pop(token)
 
-    def _push(self, env: Mapping[str, str]) -> int:
+    def push(self, env: Mapping[str, str]) -> int:
         with self._lock:
             token = next(self._tokens)
             self._layers[token] = dict(env)
@@ -182,7 +187,7 @@ class _EnvironOverlay:
                 os.environ[key] = value
             return token
 
-    def _pop(self, token: int) -> None:
+    def pop(self, token: int) -> None:
         with self._lock:
             env = self._layers.pop(token)
             for key in env:
@@ -274,6 +279,9 @@ class LambdaRouter:
         self._handlers: dict[str, Handler] = {}
         self._load_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+        self._resident: dict[str, str] = {}
+        self._resident_token: int | None = None
+        self._differences: dict[str, Mapping[str, str]] = {}
 
     # registration ---------------------------------------------------------------------
 
@@ -304,7 +312,43 @@ class LambdaRouter:
             self._specs[function_name] = spec
             self._handlers.pop(function_name, None)
             self._load_locks.setdefault(function_name, threading.Lock())
+            self._differences.pop(function_name, None)
         return spec
+
+    def keep_common_environment(self) -> dict[str, str]:
+        """Apply what every registered function's environment shares until :meth:`uninstall`.
+
+        Each invocation then sets only what is its own, instead of every variable (about
+        0.2 ms a call). For a process that exists to run these functions, as the local stack
+        does; a test that shares its process with other code should not call it.
+        """
+        specs = list(self._specs.values())
+        common = dict(specs[0].runtime_environment) if specs else {}
+        for spec in specs[1:]:
+            env = spec.runtime_environment
+            common = {k: v for k, v in common.items() if env.get(k) == v}
+        with self._lock:
+            self._drop_resident()
+            self._resident = common
+            self._resident_token = _ENVIRON.push(common)
+            self._differences.clear()
+        return common
+
+    def _drop_resident(self) -> None:
+        if self._resident_token is not None:
+            _ENVIRON.pop(self._resident_token)
+        self._resident_token = None
+        self._resident = {}
+        self._differences.clear()
+
+    def _invocation_environment(self, spec: FunctionSpec) -> Mapping[str, str]:
+        """The function's variables that the resident environment does not already hold."""
+        found = self._differences.get(spec.name)
+        if found is None:
+            resident = self._resident
+            found = {k: v for k, v in spec.runtime_environment.items() if resident.get(k) != v}
+            self._differences[spec.name] = found
+        return found
 
     def spec(self, function_name: str) -> FunctionSpec:
         try:
@@ -330,7 +374,7 @@ class LambdaRouter:
         with self._load_locks[spec.name]:
             handler = self._handlers.get(spec.name)
             if handler is None:
-                with _ENVIRON.applied(spec.runtime_environment()):
+                with _ENVIRON.applied(spec.runtime_environment):
                     handler = _load_handler(spec, self._id)
                 self._handlers[spec.name] = handler
         return handler
@@ -345,7 +389,7 @@ class LambdaRouter:
         error: BaseException | None = None
         error_type: str | None = None
         payload = "null"
-        with _ENVIRON.applied(spec.runtime_environment()):
+        with _ENVIRON.applied(self._invocation_environment(spec)):
             try:
                 handler = self._handler(spec)
             except Exception as err:  # Lambda reports a module that fails to import this way
@@ -466,6 +510,8 @@ class LambdaRouter:
 
     def uninstall(self) -> None:
         _hook.uninstall(self)
+        with self._lock:
+            self._drop_resident()
 
     @contextmanager
     def installed(self) -> Iterator[LambdaRouter]:

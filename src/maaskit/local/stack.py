@@ -104,6 +104,7 @@ class LocalStack:
             endpoint_url=self.aws.endpoint_url,
             before_notifications=self._restore,
         )
+        self.router.keep_common_environment()  # this process exists to run the functions
         self.api = LocalApi(
             self.deployment.apis,
             self._invoke_from_api,
