@@ -131,6 +131,7 @@ class Runtime:
         *,
         cache_bytes: int = 1024 * 1024 * 1024,
         cache_dir: Path = Path("/tmp/maaskit"),
+        disk_cache_bytes: int = 400 * 1024 * 1024,
         alias_ttl_seconds: float = 10.0,
         intra_op_threads: int = 0,
         clock: Callable[[], float] = time.monotonic,
@@ -138,6 +139,7 @@ class Runtime:
     ) -> None:
         self.registry = registry
         self.cache_dir = cache_dir
+        self.disk_cache_bytes = disk_cache_bytes
         self.alias_ttl_seconds = alias_ttl_seconds
         self.intra_op_threads = intra_op_threads or default_threads()
         self._clock = clock
@@ -158,6 +160,7 @@ class Runtime:
             Registry(store, max_model_bytes=settings.max_model_bytes),
             cache_bytes=settings.model_cache_bytes,
             cache_dir=settings.cache_dir,
+            disk_cache_bytes=settings.disk_cache_bytes,
             alias_ttl_seconds=settings.alias_ttl_seconds,
             intra_op_threads=settings.intra_op_threads,
             on_load=on_load,
@@ -221,6 +224,7 @@ class Runtime:
     def _fetch_verified(self, manifest: Manifest) -> bytes:
         path = self._cached_file(manifest.sha256)
         if path.exists():
+            path.touch()  # most recently used
             return path.read_bytes()  # written only after its hash matched
         data = self.registry.store.get_bytes(manifest.artifact_key)
         digest = hashlib.sha256(data).hexdigest()
@@ -230,14 +234,26 @@ class Runtime:
                 f"(stored file sha256 {digest[:12]}… differs from the manifest's "
                 f"{manifest.sha256[:12]}…); it will not be served: republish the model"
             )
+        self._keep_on_disk(path, data)
+        return data
+
+    def _keep_on_disk(self, path: Path, data: bytes) -> None:
+        """Write atomically, evicting the least recently used files to stay under budget."""
+        if len(data) > self.disk_cache_bytes:
+            return
         try:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
+            files = sorted(self.cache_dir.glob("*.onnx"), key=lambda f: f.stat().st_mtime)
+            used = sum(f.stat().st_size for f in files)
+            while files and used + len(data) > self.disk_cache_bytes:
+                oldest = files.pop(0)
+                used -= oldest.stat().st_size
+                oldest.unlink(missing_ok=True)
             partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")
             partial.write_bytes(data)
             partial.replace(path)
         except OSError:
             pass  # a full or read-only /tmp costs a re-download on eviction, nothing more
-        return data
 
     def _new_session(self, data: bytes) -> Any:
         import onnxruntime as ort

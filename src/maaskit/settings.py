@@ -45,11 +45,16 @@ class Settings:
     bucket: str
     model_cache_bytes: int = 1024 * _MB
     cache_dir: Path = Path("/tmp/maaskit")
+    disk_cache_bytes: int = 400 * _MB  # Lambda's /tmp is 512 MB unless configured larger
     alias_ttl_seconds: float = 10.0
     intra_op_threads: int = 0  # 0: one per vCPU the sandbox has
     max_request_bytes: int = 6 * _MB
     max_model_bytes: int = 200 * _MB
     batch_size: int = 1024
+    # training: what a step keeps back from its Lambda timeout to write its checkpoint
+    training_margin_ms: int = 10_000
+    training_steps_per_invocation: int = 0  # 0: as many as the time allows
+    training_max_dataset_bytes: int = 512 * _MB
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -63,9 +68,14 @@ class Settings:
             bucket=bucket,
             model_cache_bytes=_int(env, "MAASKIT_MODEL_CACHE_MB", 1024, minimum=1) * _MB,
             cache_dir=Path(env.get("MAASKIT_CACHE_DIR") or "/tmp/maaskit"),
+            disk_cache_bytes=_int(env, "MAASKIT_DISK_CACHE_MB", 400, minimum=0) * _MB,
             alias_ttl_seconds=_float(env, "MAASKIT_ALIAS_TTL_SECONDS", 10.0),
             intra_op_threads=_int(env, "MAASKIT_INTRA_OP_THREADS", 0),
             max_request_bytes=_int(env, "MAASKIT_MAX_REQUEST_MB", 6, minimum=1) * _MB,
             max_model_bytes=_int(env, "MAASKIT_MAX_MODEL_MB", 200, minimum=1) * _MB,
             batch_size=_int(env, "MAASKIT_BATCH_SIZE", 1024, minimum=1),
+            training_margin_ms=_int(env, "MAASKIT_TRAINING_MARGIN_MS", 10_000),
+            training_steps_per_invocation=_int(env, "MAASKIT_TRAINING_STEPS_PER_INVOCATION", 0),
+            training_max_dataset_bytes=_int(env, "MAASKIT_TRAINING_MAX_DATASET_MB", 512, minimum=1)
+            * _MB,
         )

@@ -75,6 +75,21 @@ def test_tmp_cache_is_keyed_by_sha256_and_survives_memory_eviction(
     assert (tmp_path / "cache" / f"{first.sha256}.onnx").exists()
 
 
+def test_disk_cache_evicts_least_recently_used_files_to_stay_in_budget(
+    registry: Registry, tmp_path: Path
+) -> None:
+    # Given room on disk for two of three models and no room in memory
+    published = [registry.publish(f"m{i}", models.linear(seed=i)[0]) for i in range(3)]
+    size = max(m.size for m in published)
+    runtime = make_runtime(registry.store, tmp_path, disk_cache_bytes=2 * size, cache_bytes=1)
+    # When all three are loaded in turn
+    for manifest in published:
+        runtime.load(manifest.name)
+    # Then the oldest file made way for the newest
+    on_disk = {p.name for p in (tmp_path / "cache").glob("*.onnx")}
+    assert on_disk == {f"{m.sha256}.onnx" for m in published[1:]}
+
+
 def test_alias_is_re_resolved_after_its_ttl(registry: Registry, tmp_path: Path) -> None:
     data, _, _ = models.linear()
     registry.publish("iris", data)

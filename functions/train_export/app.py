@@ -1,0 +1,26 @@
+"""Export: the ONNX file, checked against the numpy forward pass before anything is kept.
+
+The only function with the training layer (the onnx package).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from maaskit.settings import Settings
+from maaskit.store import ObjectStore
+from maaskit.training import workflow
+
+logger = Logger()
+settings = Settings.from_env()
+store = ObjectStore(settings.bucket)
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    reply = workflow.export(store, event)
+    logger.info("exported", run_id=reply["run_id"], parity=reply["parity"])
+    return reply

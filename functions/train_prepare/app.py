@@ -1,0 +1,27 @@
+"""Prepare: validate the training request, split and shard the data, write checkpoint 0."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from maaskit.registry import Registry
+from maaskit.settings import Settings
+from maaskit.store import ObjectStore
+from maaskit.training import workflow
+
+logger = Logger()
+settings = Settings.from_env()
+store = ObjectStore(settings.bucket)
+registry = Registry(store, max_model_bytes=settings.max_model_bytes)
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    reply = workflow.prepare_run(
+        store, registry, event, max_dataset_bytes=settings.training_max_dataset_bytes
+    )
+    logger.info("prepared", run_id=reply["run_id"], model=reply["model"], workers=reply["workers"])
+    return reply

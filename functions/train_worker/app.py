@@ -1,0 +1,21 @@
+"""TrainWorker: one data-parallel worker's local steps on its shard, for one round."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from maaskit.settings import Settings
+from maaskit.store import ObjectStore
+from maaskit.training import workflow
+
+logger = Logger()
+settings = Settings.from_env()
+store = ObjectStore(settings.bucket)
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return workflow.train_worker(store, event)

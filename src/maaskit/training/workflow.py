@@ -1,0 +1,537 @@
+"""The training workflow's steps, one function per Step Functions state.
+
+Each takes the store (and registry) plus the state's JSON input, and returns the next
+JSON state: S3 keys and a few numbers, never arrays (the 256 KB payload limit). The
+Lambda handlers in ``functions/train_*`` only parse the event and call these.
+
+Every step can be retried: its outputs are a pure function of its inputs and land under
+the same keys. The registry is touched only by Register and Promote, the last steps, so a
+run that fails earlier leaves published versions and aliases alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from maaskit.errors import InvalidRequest, NotFound, PayloadTooLarge
+from maaskit.registry import PRODUCTION, Manifest, Registry
+from maaskit.store import ObjectStore
+from maaskit.training.checkpoint import TrainingState, state_from_bytes, state_to_bytes
+from maaskit.training.datasets import read_table
+from maaskit.training.finetune import fresh_params, from_base
+from maaskit.training.preparation import architecture_for, prepare
+from maaskit.training.runs import (
+    RunPaths,
+    RunRecord,
+    shard_from_bytes,
+    shard_to_bytes,
+    validate_run_id,
+)
+from maaskit.training.spec import TrainingSpec, parse_spec
+from maaskit.training.split import shard_indices
+from maaskit.training.trainer import Shard, Trainer
+from maaskit.training.weights import ModelWeights
+
+DATASET_PREFIX = "datasets/"
+MIN_BUDGET_SECONDS = 1.0
+# Step Functions keeps at most 25,000 events per execution; a data-parallel round costs
+# about 6 events plus 5 per worker. Refuse runs that would not fit, with room to spare.
+MAX_HISTORY_EVENTS = 20_000
+# How Promote compares a candidate with production, per task.
+PROMOTION_METRIC = {
+    "classification": ("val_accuracy", "higher"),
+    "regression": ("val_rmse", "lower"),
+}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def time_budget(remaining_ms: int, margin_ms: int) -> float:
+    """Seconds of training an invocation may spend, keeping ``margin_ms`` for its writes."""
+    return max((remaining_ms - margin_ms) / 1000.0, MIN_BUDGET_SECONDS)
+
+
+def _field(event: Mapping[str, Any], name: str) -> Any:
+    if not isinstance(event, Mapping) or name not in event:
+        raise InvalidRequest(f"the step's input lacks {name!r}")
+    return event[name]
+
+
+def _paths(event: Mapping[str, Any]) -> RunPaths:
+    return RunPaths(validate_run_id(_field(event, "run_id")))
+
+
+def _owned_key(paths: RunPaths, event: Mapping[str, Any], name: str) -> str:
+    key = _field(event, name)
+    if not isinstance(key, str) or not paths.owns(key):
+        raise InvalidRequest(f"{name} {key!r} is not a file of training run {paths.run_id}")
+    return key
+
+
+def _write_status(store: ObjectStore, paths: RunPaths, status: str, **details: Any) -> None:
+    store.put_json(
+        paths.status, {"run_id": paths.run_id, "status": status, "updated_at": _now(), **details}
+    )
+
+
+# loading a run -----------------------------------------------------------------
+
+
+class _Run:
+    """What a step needs to know about its run, read from S3 once per invocation."""
+
+    def __init__(self, store: ObjectStore, paths: RunPaths) -> None:
+        self.store = store
+        self.paths = paths
+        try:
+            self.record = RunRecord.from_dict(store.get_json(paths.record))
+        except NotFound:
+            raise NotFound(f"training run {paths.run_id} does not exist (no run.json)") from None
+        self._validation: tuple[Shard, np.ndarray | None] | None = None
+
+    @property
+    def spec(self) -> TrainingSpec:
+        return self.record.spec
+
+    def validation(self) -> Shard:
+        return self._load_validation()[0]
+
+    def validation_raw_x(self) -> np.ndarray:
+        raw = self._load_validation()[1]
+        if raw is None:
+            raise NotFound(f"{self.paths.validation} has no raw features")
+        return raw
+
+    def _load_validation(self) -> tuple[Shard, np.ndarray | None]:
+        if self._validation is None:
+            self._validation = shard_from_bytes(self.store.get_bytes(self.paths.validation))
+        return self._validation
+
+    def shard(self, worker: int) -> Shard:
+        return shard_from_bytes(self.store.get_bytes(self.paths.shard(worker)))[0]
+
+    def trainer(self) -> Trainer:
+        return Trainer(
+            self.record.architecture,
+            self.spec,
+            self.validation(),
+            self.record.shard_rows,
+            target_scale=self.record.target_scale,
+        )
+
+    def load_state(self, key: str) -> TrainingState:
+        return state_from_bytes(self.store.get_bytes(key))
+
+    def save_state(self, state: TrainingState, *, epochs_before: int = -1) -> str:
+        """Write the metrics (when an epoch ended since ``epochs_before``), then the
+        checkpoint. In that order, every checkpoint's history is already in
+        ``metrics.jsonl``; a retried invocation rewrites the same bytes under both keys."""
+        if len(state.history) != epochs_before:
+            lines = "".join(json.dumps(record, sort_keys=True) + "\n" for record in state.history)
+            self.store.put(self.paths.metrics, lines.encode(), content_type="application/x-ndjson")
+        key = self.paths.checkpoint(state.step)
+        self.store.put(key, state_to_bytes(state))
+        return key
+
+
+def _progress(event: Mapping[str, Any], state: TrainingState, checkpoint: str) -> dict[str, Any]:
+    if state.rows_seen:
+        loss: float | None = state.loss_sum / state.rows_seen
+    else:
+        loss = state.history[-1]["train_loss"] if state.history else None
+    reply = {key: value for key, value in event.items() if key not in ("round", "error")}
+    reply.update(
+        checkpoint=checkpoint,
+        epoch=state.epoch,
+        step=state.step,
+        loss=loss,
+        done=state.done,
+    )
+    return reply
+
+
+# Prepare -------------------------------------------------------------------------
+
+
+def _dataset_key(store: ObjectStore, spec: TrainingSpec) -> str:
+    dataset = spec.dataset
+    if dataset.bucket not in (None, store.bucket):
+        raise InvalidRequest(
+            f"dataset bucket {dataset.bucket!r} is not this deployment's bucket "
+            f"{store.bucket!r}: upload the file to s3://{store.bucket}/{DATASET_PREFIX}"
+        )
+    if not dataset.key.startswith(DATASET_PREFIX) or ".." in dataset.key:
+        raise InvalidRequest(
+            f"dataset {dataset.key!r} must be under {DATASET_PREFIX} in the bucket "
+            f"(training may read only that prefix)"
+        )
+    return dataset.key
+
+
+def _check_history_fits(spec: TrainingSpec, shard_rows: Sequence[int]) -> None:
+    if spec.workers == 1:
+        return
+    steps_per_epoch = max(math.ceil(rows / spec.batch_size) for rows in shard_rows)
+    rounds = spec.epochs * math.ceil(steps_per_epoch / spec.local_steps)
+    events = rounds * (6 + 5 * spec.workers)
+    if events > MAX_HISTORY_EVENTS:
+        raise InvalidRequest(
+            f"{rounds} rounds of {spec.workers} workers would take about {events} Step "
+            f"Functions events (limit 25,000 per execution): raise local_steps or batch_size, "
+            "or use fewer epochs or workers"
+        )
+
+
+def _base_lineage(
+    store: ObjectStore, registry: Registry, spec: TrainingSpec
+) -> tuple[Manifest, ModelWeights]:
+    base = spec.base_model
+    assert base is not None
+    manifest = registry.resolve(base.name, version=base.version, alias=base.alias)
+    weights_key = manifest.metadata.get("weights")
+    if not isinstance(weights_key, str):
+        raise InvalidRequest(
+            f"base model {base.name!r} version {manifest.version} has no training weights: "
+            "only versions trained by maaskit can be fine-tuned"
+        )
+    return manifest, ModelWeights.from_bytes(store.get_bytes(weights_key))
+
+
+def prepare_run(
+    store: ObjectStore,
+    registry: Registry,
+    event: Mapping[str, Any],
+    *,
+    max_dataset_bytes: int,
+) -> dict[str, Any]:
+    """Validate the request, split and shard the data, and write checkpoint 0."""
+    paths = _paths(event)
+    _write_status(store, paths, "running", step="Prepare")
+    spec = parse_spec(_field(event, "request"))
+    key = _dataset_key(store, spec)
+    info = store.head(key)
+    if info is None:
+        raise NotFound(f"dataset {store.uri(key)} does not exist")
+    if info.size > max_dataset_bytes:
+        raise PayloadTooLarge(
+            f"dataset {store.uri(key)} is {info.size} bytes; the limit is {max_dataset_bytes} "
+            "(MAASKIT_TRAINING_MAX_DATASET_MB)"
+        )
+    stored = store.get(key)
+    table = read_table(stored.body, spec.dataset.format, target=spec.target, features=spec.features)
+    data = prepare(table, spec)
+    spec = data.spec
+    architecture = architecture_for(spec, len(data.feature_names), data.n_outputs)
+    parts = shard_indices(data.train.rows, spec.workers, spec.seed)
+    shard_rows = [len(part) for part in parts]
+    _check_history_fits(spec, shard_rows)
+
+    base_lineage: dict[str, Any] | None = None
+    if spec.base_model is not None:
+        manifest, base = _base_lineage(store, registry, spec)
+        initial = from_base(
+            architecture,
+            base,
+            base_label=f"{manifest.name!r} version {manifest.version}",
+            feature_names=data.feature_names,
+            classes=data.classes,
+            freeze=spec.base_model.freeze,
+            seed=spec.seed,
+        )
+        params = initial.params
+        base_lineage = {
+            "name": manifest.name,
+            "version": manifest.version,
+            "weights": manifest.metadata["weights"],
+            "new_output_layer": initial.new_output_layer,
+            "frozen_layers": list(spec.base_model.freeze),
+        }
+    else:
+        params = fresh_params(architecture, spec.seed)
+
+    for worker, part in enumerate(parts):
+        shard = Shard(data.train.x[part], data.train.y[part])
+        store.put(paths.shard(worker), shard_to_bytes(shard))
+    store.put(paths.validation, shard_to_bytes(data.validation, data.validation_raw_x))
+    template = ModelWeights(
+        architecture=architecture,
+        params=params,
+        x_scaler=data.x_scaler,
+        feature_names=data.feature_names,
+        classes=data.classes,
+        target_scale=data.target_scale,
+    )
+    store.put(paths.initial_weights, template.to_bytes())
+    record = RunRecord(
+        run_id=paths.run_id,
+        spec=spec,
+        architecture=architecture,
+        feature_names=data.feature_names,
+        classes=template.class_list(),
+        shard_rows=tuple(shard_rows),
+        validation_rows=data.validation.rows,
+        target_scale=data.target_scale,
+        dataset={"uri": store.uri(key), "etag": stored.etag, "size": len(stored.body)},
+        base_model=base_lineage,
+        created_at=_now(),
+    )
+    store.put_json(paths.record, record.to_dict())
+    run = _Run(store, paths)
+    state = run.trainer().start(params)
+    checkpoint = run.save_state(state)
+    reply = {
+        "run_id": paths.run_id,
+        "model": spec.model,
+        "task": spec.task,
+        "workers": spec.workers,
+        "worker_ids": list(range(spec.workers)),
+    }
+    return _progress(reply, state, checkpoint)
+
+
+# TrainSteps, workers and the reducer ---------------------------------------------
+
+
+def train_steps(
+    store: ObjectStore,
+    event: Mapping[str, Any],
+    *,
+    time_budget: float,
+    max_steps: int | None = None,
+) -> dict[str, Any]:
+    """As many mini-batches as fit ``time_budget`` seconds (at most ``max_steps``), then
+    the next checkpoint."""
+    paths = _paths(event)
+    run = _Run(store, paths)
+    if run.spec.workers != 1:
+        raise InvalidRequest(f"run {paths.run_id} trains on {run.spec.workers} workers, in rounds")
+    key = _owned_key(paths, event, "checkpoint")
+    state = run.load_state(key)
+    if state.done:
+        return _progress(event, state, key)
+    epochs_before = len(state.history)
+    run.trainer().run(state, run.shard(0), time_budget=time_budget, max_steps=max_steps or None)
+    return _progress(event, state, run.save_state(state, epochs_before=epochs_before))
+
+
+def train_worker(store: ObjectStore, event: Mapping[str, Any]) -> dict[str, Any]:
+    """One worker's ``local_steps`` updates on its shard, from the round's checkpoint."""
+    paths = _paths(event)
+    run = _Run(store, paths)
+    worker = _field(event, "worker")
+    if not isinstance(worker, int) or not 0 <= worker < run.spec.workers:
+        raise InvalidRequest(f"worker {worker!r} is not one of run {paths.run_id}'s workers")
+    state = run.load_state(_owned_key(paths, event, "checkpoint"))
+    local = run.trainer().local_round(state, run.shard(worker), worker)
+    key = paths.worker_result(state.rounds, worker)
+    store.put(key, state_to_bytes(local))
+    return {"worker": worker, "result": key, "steps": local.step - state.step}
+
+
+def reduce_round(store: ObjectStore, event: Mapping[str, Any]) -> dict[str, Any]:
+    """Average the workers' models of one round and write the next checkpoint."""
+    paths = _paths(event)
+    run = _Run(store, paths)
+    results = _field(event, "round")
+    if not isinstance(results, list) or len(results) != run.spec.workers:
+        raise InvalidRequest(f"the round must hold one result per worker ({run.spec.workers})")
+    by_worker = {item.get("worker"): item for item in results if isinstance(item, Mapping)}
+    if sorted(by_worker, key=str) != list(range(run.spec.workers)):
+        raise InvalidRequest(f"the round's results are not workers 0..{run.spec.workers - 1}")
+    state = run.load_state(_owned_key(paths, event, "checkpoint"))
+    locals_ = [
+        run.load_state(_owned_key(paths, by_worker[worker], "result"))
+        for worker in range(run.spec.workers)
+    ]
+    epochs_before = len(state.history)
+    run.trainer().reduce(state, locals_)
+    return _progress(event, state, run.save_state(state, epochs_before=epochs_before))
+
+
+# Evaluate, Export ----------------------------------------------------------------
+
+
+def evaluate(store: ObjectStore, event: Mapping[str, Any]) -> dict[str, Any]:
+    """Validation metrics of the final weights, kept in ``evaluation.json``."""
+    paths = _paths(event)
+    run = _Run(store, paths)
+    state = run.load_state(_owned_key(paths, event, "checkpoint"))
+    if not state.done:
+        raise InvalidRequest(f"run {paths.run_id} has not finished training")
+    metrics = {f"val_{name}": value for name, value in run.trainer().evaluate(state.params).items()}
+    summary = {
+        "metrics": metrics,
+        "epochs": state.epoch,
+        "steps": state.step,
+        "best_epoch": state.best_epoch,
+        "stop_reason": state.stop_reason,
+        "validation_rows": run.record.validation_rows,
+    }
+    store.put_json(paths.evaluation, summary)
+    return {**event, "metrics": metrics, "stop_reason": state.stop_reason}
+
+
+def export(store: ObjectStore, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The ONNX file and final weights, refused unless onnxruntime agrees with numpy."""
+    from maaskit.training.export import check_parity, export_onnx
+
+    paths = _paths(event)
+    run = _Run(store, paths)
+    state = run.load_state(_owned_key(paths, event, "checkpoint"))
+    template = ModelWeights.from_bytes(store.get_bytes(paths.initial_weights))
+    weights = template.with_params(state.params)
+    model_bytes = export_onnx(weights, model_name=run.spec.model)
+    parity = check_parity(model_bytes, weights, run.validation_raw_x())
+    store.put(paths.weights, weights.to_bytes())
+    store.put(paths.model, model_bytes)
+    return {
+        **event,
+        "artifact": paths.model,
+        "weights": paths.weights,
+        "parity": parity.to_dict(),
+    }
+
+
+# Register, Promote ----------------------------------------------------------------
+
+
+def _published_by(registry: Registry, name: str, run_id: str) -> Manifest | None:
+    """A version this run already published (a retried Register must not publish twice)."""
+    try:
+        versions = registry.list_versions(name)
+    except NotFound:
+        return None
+    for version in reversed(versions[-20:]):
+        manifest = registry.get_manifest(name, version)
+        if manifest.lineage.get("run_id") == run_id:
+            return manifest
+    return None
+
+
+def register(store: ObjectStore, registry: Registry, event: Mapping[str, Any]) -> dict[str, Any]:
+    """Publish the exported model with its metrics, hyper-parameters and lineage."""
+    paths = _paths(event)
+    run = _Run(store, paths)
+    record = run.record
+    spec = run.spec
+    manifest = _published_by(registry, spec.model, paths.run_id)
+    if manifest is None:
+        summary = store.get_json(paths.evaluation)
+        lineage: dict[str, Any] = {
+            "run_id": paths.run_id,
+            "dataset": record.dataset["uri"],
+            "dataset_etag": record.dataset["etag"],
+        }
+        if record.base_model is not None:
+            lineage["base_model"] = record.base_model
+        manifest = registry.publish(
+            spec.model,
+            store.get_bytes(_owned_key(paths, event, "artifact")),
+            metrics={**summary["metrics"], "epochs": summary["epochs"]},
+            metadata={
+                "task": spec.task,
+                "classes": record.classes,
+                "feature_names": list(record.feature_names),
+                "architecture": record.architecture.to_dict(),
+                "hyperparameters": spec.hyperparameters(),
+                "weights": _owned_key(paths, event, "weights"),
+                "training": {
+                    "run_id": paths.run_id,
+                    "steps": summary["steps"],
+                    "best_epoch": summary["best_epoch"],
+                    "stop_reason": summary["stop_reason"],
+                    "validation_rows": summary["validation_rows"],
+                    "parity": event.get("parity"),
+                },
+            },
+            lineage=lineage,
+        )
+    return {**event, "version": manifest.version}
+
+
+def _promotion(
+    registry: Registry, name: str, candidate: Manifest, task: str
+) -> tuple[bool, dict[str, Any]]:
+    metric, better = PROMOTION_METRIC[task]
+    ours = candidate.metrics.get(metric)
+    detail: dict[str, Any] = {"metric": metric, "better": better, "candidate": ours}
+    if not isinstance(ours, int | float):
+        return False, {**detail, "reason": f"version {candidate.version} has no {metric}"}
+    try:
+        current = registry.get_alias(name, PRODUCTION)
+    except NotFound:
+        return True, {**detail, "reason": f"no production version yet: version {candidate.version}"}
+    detail["production_version"] = current
+    if current == candidate.version:
+        return True, {**detail, "reason": f"version {current} is already production"}
+    theirs = registry.get_manifest(name, current).metrics.get(metric)
+    detail["production"] = theirs
+    if not isinstance(theirs, int | float):
+        return False, {
+            **detail,
+            "reason": f"production version {current} has no {metric} to compare with; "
+            f"move the alias by hand if version {candidate.version} should serve",
+        }
+    wins = ours > theirs if better == "higher" else ours < theirs
+    verdict = "beats" if wins else "does not beat"
+    return wins, {
+        **detail,
+        "reason": f"version {candidate.version} {metric} {ours:.6g} {verdict} "
+        f"production version {current}'s {theirs:.6g} ({better} is better)",
+    }
+
+
+def promote(store: ObjectStore, registry: Registry, event: Mapping[str, Any]) -> dict[str, Any]:
+    """Move ``production`` to the new version only if it beats the current one."""
+    paths = _paths(event)
+    name = _field(event, "model")
+    version = _field(event, "version")
+    candidate = registry.get_manifest(name, version)
+    task = candidate.metadata.get("task", "classification")
+    promoted, detail = _promotion(registry, name, candidate, task)
+    if promoted:
+        registry.set_alias(name, PRODUCTION, version)
+    _write_status(
+        store, paths, "succeeded", model=name, version=version, promoted=promoted, promotion=detail
+    )
+    return {**event, "promoted": promoted, "promotion": detail}
+
+
+# failures -------------------------------------------------------------------------
+
+
+def _failure_message(error: Mapping[str, Any]) -> tuple[str, str]:
+    name = str(error.get("Error") or "Unknown")
+    cause = str(error.get("Cause") or "")
+    try:
+        document = json.loads(cause)
+    except json.JSONDecodeError:
+        return name, cause
+    if isinstance(document, dict) and "errorMessage" in document:
+        return str(document.get("errorType") or name), str(document["errorMessage"])
+    return name, cause
+
+
+def record_failure(store: ObjectStore, event: Mapping[str, Any]) -> dict[str, Any]:
+    """Write ``status.json`` for a failed run; return the error for the Fail state."""
+    paths = _paths(event)
+    error = event.get("error") if isinstance(event.get("error"), Mapping) else {}
+    assert isinstance(error, Mapping)
+    name, message = _failure_message(error)
+    _write_status(
+        store,
+        paths,
+        "failed",
+        error=name,
+        message=message,
+        last_checkpoint=event.get("checkpoint"),
+    )
+    return {"run_id": paths.run_id, "status": "failed", "error": name, "message": message}
