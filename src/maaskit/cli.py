@@ -314,6 +314,7 @@ def _train_status(args: argparse.Namespace) -> int:
         {
             "run_id": status.run_id,
             "status": status.status,
+            "workflow": status.details,
             "epochs_reported": len(status.metrics),
             "latest": status.latest,
             "error": status.error,

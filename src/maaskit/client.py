@@ -262,6 +262,7 @@ class TrainingStatus:
     error: str | None = None
     cause: str | None = None
     output: Any = None
+    details: dict[str, Any] = field(default_factory=dict)  # training/{run_id}/status.json
 
     @property
     def done(self) -> bool:
@@ -289,9 +290,9 @@ def new_run_id(model: str) -> str:
     return f"{safe}-{stamp}-{secrets.token_hex(2)}"
 
 
-def execution_input(run_id: str, spec: Mapping[str, Any]) -> dict[str, Any]:
-    """What a training execution starts with: its run id and the spec as written."""
-    return {"run_id": run_id, "spec": dict(spec)}
+def execution_input(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A training execution starts with the spec as written; its name is the run id."""
+    return dict(spec)
 
 
 def _parse_metrics(text: str) -> list[dict[str, Any]]:
@@ -505,7 +506,7 @@ class Client:
         response = self.target.client("stepfunctions").start_execution(
             stateMachineArn=self._training_machine(),
             name=run_id,
-            input=json.dumps(execution_input(run_id, spec)),
+            input=json.dumps(execution_input(spec)),
         )
         return TrainingRun(run_id=run_id, execution_arn=str(response["executionArn"]))
 
@@ -515,6 +516,14 @@ class Client:
         except NotFound:
             return []
         return _parse_metrics(text)
+
+    def training_details(self, run_id: str) -> dict[str, Any]:
+        """What the workflow itself says about the run (its current step, how it ended)."""
+        try:
+            details = self.store.get_json(f"training/{run_id}/status.json")
+        except NotFound:
+            return {}
+        return details if isinstance(details, dict) else {}
 
     def training_status(self, run_id: str) -> TrainingStatus:
         sfn = self.target.client("stepfunctions")
@@ -530,6 +539,7 @@ class Client:
             error=described.get("error"),
             cause=described.get("cause"),
             output=json.loads(output) if output else None,
+            details=self.training_details(run_id),
         )
 
     def training_logs(self, run_id: str) -> list[str]:

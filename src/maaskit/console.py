@@ -47,6 +47,9 @@ def progress_line(status: TrainingStatus, total_epochs: int | None, width: int =
         parts.append(f"epoch {int(epoch)}/{total_epochs}")
     elif epoch is not None:
         parts.append(f"epoch {epoch}")
+    step = status.details.get("step")
+    if not latest and isinstance(step, str):
+        parts.append(step)
     for key, value in latest.items():
         if key in _SKIPPED_IN_BAR or isinstance(value, bool) or not isinstance(value, int | float):
             continue

@@ -106,7 +106,13 @@ def test_training_state_machine(maaskit_stack: LocalStack, tmp_path: Path) -> No
     run = client.start_training(spec)
     status = client.wait_for_training(run.run_id, poll_s=0.5, timeout_s=600)
     assert status.status == "SUCCEEDED", status
-    assert status.metrics
+    assert [row["epoch"] for row in status.metrics] == [1, 2, 3]
+    assert status.details.get("status") == "succeeded"
+
+    # the trained model is published and served by the same stack
+    probabilities = Model("digits", endpoint=maaskit_stack.api_url).predict_outputs(features[:4])
+    assert probabilities["probabilities"].shape == (4, 10)
+    np.testing.assert_allclose(probabilities["probabilities"].sum(axis=1), 1.0, rtol=1e-4)
 
 
 def test_batch_file(maaskit_stack: LocalStack, published: np.ndarray, tmp_path: Path) -> None:

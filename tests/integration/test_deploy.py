@@ -7,7 +7,7 @@ from pathlib import Path
 
 import boto3
 
-from maaskit.local.deploy import deploy
+from maaskit.local.deploy import Deployment, deploy
 from maaskit.local.lambda_router import LambdaRouter
 from maaskit.local.persistence import BucketFolder
 from maaskit.local.template import Template
@@ -90,3 +90,13 @@ def test_bucket_folder_round_trip(mocked_aws: None, tmp_path: Path) -> None:
     assert restored["Body"].read() == bytes([1]) * 10
     assert restored["ContentType"] == "text/plain"
     assert restored["Metadata"] == {"n": "1"}
+
+
+def test_project_template_deploys_in_moto(template_stack: Deployment) -> None:
+    # the fixture other integration tests use: maaskit's own template, every function routed
+    assert "ApiFunction" in template_stack.functions
+    assert template_stack.buckets["ModelBucket"] == "maaskit-123456789012-us-east-1"
+    functions = boto3.client("lambda").list_functions()["Functions"]
+    assert {f["FunctionName"] for f in functions} == {
+        spec.name for spec in template_stack.functions.values()
+    }

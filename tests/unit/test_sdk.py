@@ -129,7 +129,7 @@ def test_run_ids_are_valid_execution_names() -> None:
     run_id = new_run_id("digits mlp/v2")
     assert run_id.startswith("digits-mlp-v2-")
     assert len(run_id) <= 80
-    assert execution_input(run_id, {"model": "m"}) == {"run_id": run_id, "spec": {"model": "m"}}
+    assert execution_input({"model": "m"}) == {"model": "m"}
 
 
 def test_report_matches_its_source_etag_anywhere() -> None:

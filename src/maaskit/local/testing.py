@@ -8,6 +8,10 @@ Enable them with ``pytest_plugins = ["maaskit.local.testing"]`` in a ``conftest.
 - ``local_lambda``: ``local_lambda.add(name, code_dir, ...)`` registers a handler *and* creates
   the function in moto, returning its ARN, so direct invokes, S3 notifications and state
   machine Task states reach the handler in process.
+- ``template_stack``: the project's ``template.yaml`` deployed into ``mocked_aws`` (bucket
+  with its notifications, every function, state machines with their substitutions); a
+  :class:`~maaskit.local.deploy.Deployment`. ``deploy_template(router, path)`` does the same
+  for another template.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import boto3
 import pytest
 
 from maaskit.local import resources
+from maaskit.local.deploy import Deployment, deploy
 from maaskit.local.lambda_router import DEFAULT_REGION, LambdaRouter
+from maaskit.local.template import Template
 
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -110,3 +116,22 @@ def wait_for_execution(sfn: Any, execution_arn: str, timeout_s: float = 60.0) ->
         if time.monotonic() > deadline:
             raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout_s} s")
         time.sleep(0.05)
+
+
+def deploy_template(
+    router: LambdaRouter, path: str | Path, *, parameters: Mapping[str, str] | None = None
+) -> Deployment:
+    """Deploy ``path`` into the active ``mock_aws`` (no endpoint: moto intercepts boto3)."""
+    template = Template.load(path, parameters=parameters or {})
+    return deploy(
+        template,
+        router,
+        lambda service: boto3.client(service, region_name=template.region),  # type: ignore[call-overload]
+    )
+
+
+@pytest.fixture
+def template_stack(
+    mocked_aws: None, lambda_router: LambdaRouter, request: pytest.FixtureRequest
+) -> Deployment:
+    return deploy_template(lambda_router, request.config.rootpath / "template.yaml")
