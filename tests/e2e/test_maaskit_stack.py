@@ -129,5 +129,7 @@ def test_batch_file(maaskit_stack: LocalStack, published: np.ndarray, tmp_path: 
     client = client_for(maaskit_stack)
     rows = tmp_path / "rows.jsonl"
     rows.write_text("[1, 2, 3, 4]\n[0, 0, 0, 0]\n")
-    report = client.wait_for_batch(client.submit_batch(rows, "lin"), timeout_s=120)
-    assert report
+    job = client.submit_batch(rows, "lin")
+    report = client.wait_for_batch(job, timeout_s=120)  # found by the upload's ETag
+    lines = client.store.get_bytes(job.output_key).decode().splitlines()
+    assert len(lines) == 2, report

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import boto3
+import pytest
 
-from maaskit.local.deploy import Deployment, deploy
+from maaskit.local.deploy import DeployError, Deployment, deploy
 from maaskit.local.lambda_router import LambdaRouter
 from maaskit.local.persistence import BucketFolder
 from maaskit.local.template import Template
@@ -100,3 +101,16 @@ def test_project_template_deploys_in_moto(template_stack: Deployment) -> None:
     assert {f["FunctionName"] for f in functions} == {
         spec.name for spec in template_stack.functions.values()
     }
+
+
+def test_a_definition_moto_refuses_is_one_clear_error(
+    mocked_aws: None, lambda_router: LambdaRouter, tmp_path: Path
+) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        "Resources:\n  Broken:\n    Type: AWS::Serverless::StateMachine\n    Properties:\n"
+        "      Definition: {StartAt: A, States: {A: {Type: Task, Resource: arn:aws:lambda:x,"
+        " Retry: [{ErrorEquals: [States.ALL], IntervalSeconds: 0}], End: true}}}\n"
+    )
+    with pytest.raises(DeployError, match="Broken: the embedded Step Functions refused"):
+        deploy(Template.load(template), lambda_router, _client)

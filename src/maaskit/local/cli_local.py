@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 from maaskit.errors import MaaskitError
+from maaskit.local.deploy import DeployError
 from maaskit.local.stack import LocalStack, StackOptions
 from maaskit.local.template import TemplateError
 
@@ -75,7 +76,7 @@ def examples(stack: LocalStack) -> str:
 def start_stack(options: StackOptions) -> LocalStack:
     try:
         return LocalStack(options).start()
-    except TemplateError as err:
+    except (TemplateError, DeployError) as err:
         raise MaaskitError(f"{options.template}: {err}") from None
 
 

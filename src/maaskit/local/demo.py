@@ -150,10 +150,13 @@ def call_api(client: Client, features: np.ndarray, labels: np.ndarray, alias: st
     simple = client.predict(MODEL, rows.tolist(), alias=alias)
     print(f"POST {client.transport.base_url}models/{MODEL}/predict?alias={alias}")
     print("  reply:", _short(simple, 300))
-    outputs = next(iter(simple["outputs"].values()))
-    print(
-        f"  predicted {np.argmax(np.asarray(outputs), axis=1).tolist()}, true {labels[:3].tolist()}"
-    )
+    outputs = simple["outputs"]
+    if "label" in outputs:
+        predicted = np.asarray(outputs["label"]).reshape(-1).tolist()
+    else:
+        scores = np.asarray(outputs.get("probabilities", next(iter(outputs.values()))))
+        predicted = np.argmax(scores, axis=1).tolist()
+    print(f"  predicted {predicted}, true {labels[:3].tolist()}")
     model = client.model(MODEL, alias=alias)
     v2_body = {
         "id": "demo-1",

@@ -43,6 +43,10 @@ def local_environment(endpoint_url: str | None) -> dict[str, str]:
     return env
 
 
+class DeployError(RuntimeError):
+    """A resource of the template could not be created in the embedded AWS."""
+
+
 @dataclass
 class Deployment:
     """What was created, by logical id."""
@@ -105,9 +109,15 @@ def deploy(
 
     sfn = client("stepfunctions")
     for machine in template.state_machines():
-        arn = resources.create_state_machine(
-            sfn, machine.name, machine.definition, role_arn, machine.kind
-        )
+        try:
+            arn = resources.create_state_machine(
+                sfn, machine.name, machine.definition, role_arn, machine.kind
+            )
+        except sfn.exceptions.ClientError as err:
+            raise DeployError(
+                f"{machine.logical_id}: the embedded Step Functions refused the definition: "
+                f"{err.response.get('Error', {}).get('Message', err)}"
+            ) from None
         done.state_machines[machine.logical_id] = arn
 
     done.apis = template.apis()
