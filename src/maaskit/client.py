@@ -203,15 +203,21 @@ class Model:
             }
         return self._output_datatypes[key]
 
-    def predict(self, x: ArrayLike | Mapping[str, ArrayLike] | None = None) -> np.ndarray:
-        """The model's output for ``x`` (one array; use :meth:`predict_outputs` for several)."""
+    def predict(
+        self, x: ArrayLike | Mapping[str, ArrayLike] | None = None, *, output: str | None = None
+    ) -> np.ndarray:
+        """One output for ``x``: ``output`` by name, or the model's first (e.g. ``label``).
+
+        :meth:`predict_outputs` returns them all.
+        """
         outputs = self.predict_outputs(x)
-        if len(outputs) != 1:
+        if output is None:
+            return next(iter(outputs.values()))
+        if output not in outputs:
             raise InvalidRequest(
-                f"{self.name} has {len(outputs)} outputs ({', '.join(outputs)}): "
-                "use predict_outputs()"
+                f"{self.name} has no output {output!r} (outputs: {', '.join(outputs)})"
             )
-        return next(iter(outputs.values()))
+        return outputs[output]
 
     def infer(self, x: ArrayLike | Mapping[str, ArrayLike] | None = None) -> dict[str, np.ndarray]:
         """The same through the Open Inference Protocol V2 (``/v2/models/{name}/infer``)."""

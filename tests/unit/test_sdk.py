@@ -69,17 +69,20 @@ def test_seed_style_set_input_then_predict() -> None:
     assert model.predict().tolist() == [[1.0]]
 
 
-def test_several_outputs_need_predict_outputs() -> None:
+def test_several_outputs_first_by_default_or_by_name() -> None:
     transport = FakeTransport(
         {
-            ("POST", "models/m/predict"): {"outputs": {"a": [1], "b": [2]}},
+            ("POST", "models/m/predict"): {"outputs": {"label": [7], "probabilities": [[0.9]]}},
             ("GET", "v2/models/m"): {"outputs": []},
         }
     )
     model = Model("m", transport=transport)  # type: ignore[arg-type]
-    with pytest.raises(InvalidRequest, match="predict_outputs"):
-        model.predict([1])
-    assert set(model.predict_outputs({"in": [1]})) == {"a", "b"}
+
+    assert model.predict([1]).tolist() == [7]
+    assert model.predict([1], output="probabilities").tolist() == [[0.9]]
+    with pytest.raises(InvalidRequest, match="outputs: label, probabilities"):
+        model.predict([1], output="nope")
+    assert set(model.predict_outputs({"in": [1]})) == {"label", "probabilities"}
     posted = [call for call in transport.calls if call[0] == "POST"]
     assert posted[-1][2] == {"inputs": {"in": [1]}}
 
