@@ -77,7 +77,10 @@ def start_stack(options: StackOptions) -> LocalStack:
     try:
         return LocalStack(options).start()
     except (TemplateError, DeployError) as err:
-        raise MaaskitError(f"{options.template}: {err}") from None
+        message = str(err)
+        if str(options.template) not in message:
+            message = f"{options.template}: {message}"
+        raise MaaskitError(message) from None
 
 
 def serve_until_stopped(stack: LocalStack, stop: threading.Event) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from maaskit.errors import MaaskitError
 from maaskit.local import resources
 from maaskit.local.lambda_router import FunctionSpec, LambdaRouter
 from maaskit.local.template import ApiDef, BucketDef, Template
@@ -43,7 +44,7 @@ def local_environment(endpoint_url: str | None) -> dict[str, str]:
     return env
 
 
-class DeployError(RuntimeError):
+class DeployError(MaaskitError):
     """A resource of the template could not be created in the embedded AWS."""
 
 

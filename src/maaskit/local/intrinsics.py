@@ -15,8 +15,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from maaskit.errors import MaaskitError
 
-class UnresolvableError(ValueError):
+
+class UnresolvableError(MaaskitError):
     """A value the local stack cannot work out from the template alone."""
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import ClassVar
 
+from maaskit.errors import MaaskitError
 from maaskit.local import resources
 from maaskit.local.api_server import LocalApi
 from maaskit.local.aws import EmbeddedAws
@@ -49,7 +50,7 @@ class StackOptions:
     enforce_timeouts: bool = True
 
 
-class StackError(RuntimeError):
+class StackError(MaaskitError):
     """The local stack could not start; the message says why."""
 
 

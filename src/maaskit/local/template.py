@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from maaskit.errors import MaaskitError
 from maaskit.local import cfn_yaml
 from maaskit.local.intrinsics import NO_VALUE, Resolver, UnresolvableError
 
@@ -47,7 +48,7 @@ _INVENTED_REF_TYPES = (
 )
 
 
-class TemplateError(ValueError):
+class TemplateError(MaaskitError):
     """The template asks for something the local stack cannot provide."""
 
 
@@ -223,7 +224,9 @@ class Template:
         """Read ``path``; relative ``CodeUri``/``DefinitionUri`` are taken from its folder."""
         path = Path(path)
         if not path.is_file():
-            raise TemplateError(f"template not found: {path}")
+            raise TemplateError(
+                f"template not found: {path} (run from the project's folder, or pass --template)"
+            )
         try:
             document = cfn_yaml.load(path)
         except Exception as err:  # yaml raises several error types
