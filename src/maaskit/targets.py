@@ -25,7 +25,6 @@ from maaskit.errors import MaaskitError
 
 LOCAL_API_URL = "http://127.0.0.1:3000/"
 LOCAL_AWS_ENDPOINT_URL = "http://127.0.0.1:5000"
-LOCAL_STACK_NAME = "maaskit-local"
 LOCAL_REGION = "us-east-1"
 
 
@@ -69,7 +68,7 @@ class Target:
         if options.local:
             self._api_url: str | None = LOCAL_API_URL
             self.aws_endpoint_url: str | None = LOCAL_AWS_ENDPOINT_URL
-            self.stack: str | None = LOCAL_STACK_NAME
+            self.stack: str | None = None  # the one stack a local endpoint holds, any name
         else:
             self._api_url = options.api_url or env.get("MAASKIT_API_URL") or None
             self.aws_endpoint_url = (

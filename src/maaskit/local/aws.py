@@ -39,6 +39,10 @@ class EmbeddedAws:
         self._previous_moto_port: str | None = None
 
     @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
     def endpoint_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 

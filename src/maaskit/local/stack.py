@@ -133,7 +133,7 @@ class LocalStack:
         if self._saver is not None:
             self._saver.join(timeout=30)
             self._saver = None
-        if self._folders and self.aws._server is not None:
+        if self._folders and self.aws.running:
             try:
                 self.save()
             except Exception:
