@@ -170,5 +170,10 @@ def test_common_environment_is_kept_and_each_function_still_sees_its_own(
         assert router.invoke("b", {}).result() == ["s", "b"]
         assert "OWN" not in os.environ
 
+        # and a function registered later, without SHARED, does not see it
+        router.register("c", _function(tmp_path, source, "c"), environment={"OWN": "c"})
+        assert router.invoke("c", {}).result() == [None, "c"]
+        assert router.invoke("a", {}).result() == ["s", "a"]
+
     # and uninstalling puts the process environment back
     assert "SHARED" not in os.environ

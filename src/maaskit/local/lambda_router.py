@@ -313,6 +313,9 @@ class LambdaRouter:
             self._handlers.pop(function_name, None)
             self._load_locks.setdefault(function_name, threading.Lock())
             self._differences.pop(function_name, None)
+            keeping = self._resident_token is not None
+        if keeping:  # a function added later: what is common may have shrunk
+            self.keep_common_environment()
         return spec
 
     def keep_common_environment(self) -> dict[str, str]:
