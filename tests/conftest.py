@@ -1,4 +1,8 @@
-"""Shared fixtures: a fake AWS account (moto), a bucket, a registry."""
+"""Shared fixtures: a fake AWS account (moto), a bucket, a registry.
+
+The local stack's fixtures (``mocked_aws``, ``lambda_router``, ``local_lambda``) come from
+``maaskit.local.testing``.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from moto import mock_aws
 
 from maaskit.registry import Registry
 from maaskit.store import ObjectStore
+
+pytest_plugins = ["maaskit.local.testing"]
 
 BUCKET = "maaskit-test-models"
 

@@ -1,0 +1,199 @@
+"""The local API front: real HTTP on loopback against calling the API handler in process.
+
+Ours: ``maaskit local up`` in another process (so its server threads and our load
+generator do not share one interpreter lock), 8 keep-alive clients posting
+``/models/{name}/predict`` for the MLP (64-64-10, batch 1). Baseline: the same handler
+module called in this process by 8 threads with the same event, warm, reading the same
+bucket. Rounds alternate so drift on a shared machine hits both alike. The difference is
+the front's overhead: HTTP parsing, the API Gateway event, the Lambda router (environment,
+context, JSON marshalling), the reply.
+
+Figures: ``local_api_p50``, ``local_api_p99`` (ms per request) and ``local_api_rps``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import _common
+import numpy as np
+
+from tests.support import models
+
+CLIENTS = 8
+SECONDS = float(os.environ.get("BENCH_LOCAL_API_SECONDS", "10"))  # per side, over 2 rounds
+ROUNDS = 2
+MODEL = "bench-mlp"
+
+
+@contextlib.contextmanager
+def local_stack() -> Iterator[tuple[str, str]]:
+    """``maaskit local up`` on free ports in a child process; yields (api_url, aws_url)."""
+    api_port, aws_port = _common.free_port(), _common.free_port()
+    env = {
+        **os.environ,
+        **_common.FAKE_AWS,
+        "PYTHONPATH": os.pathsep.join([str(_common.ROOT / "src"), str(_common.ROOT)]),
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "maaskit.cli", "local", "up",
+            "--template", str(_common.ROOT / "template.yaml"),
+            "--api-port", str(api_port), "--aws-port", str(aws_port),
+            "--parameter", "AliasTtlSeconds=3600", "--parameter", "LogLevel=WARNING",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=_common.ROOT,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 60
+        for line in process.stdout:
+            if "Press Ctrl-C" in line:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the local stack did not start")
+        else:
+            raise RuntimeError("the local stack exited before it was ready")
+        threading.Thread(target=process.stdout.read, daemon=True).start()  # keep draining
+        yield f"http://127.0.0.1:{api_port}/", f"http://127.0.0.1:{aws_port}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _load(call: Callable[[], None], seconds: float, clients: int = CLIENTS) -> list[float]:
+    """``clients`` threads calling as fast as they can for ``seconds``; latencies in ms."""
+    samples: list[list[float]] = [[] for _ in range(clients)]
+    start = threading.Barrier(clients + 1)
+    stop_at = [0.0]
+
+    def worker(mine: list[float]) -> None:
+        start.wait()
+        while True:
+            began = time.perf_counter()
+            if began >= stop_at[0]:
+                return
+            call()
+            mine.append((time.perf_counter() - began) * 1000)
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in samples]
+    for thread in threads:
+        thread.start()
+    stop_at[0] = time.perf_counter() + seconds
+    start.wait()
+    for thread in threads:
+        thread.join()
+    return [value for mine in samples for value in mine]
+
+
+def http_caller(api_url: str, body: bytes) -> Callable[[], None]:
+    """One keep-alive connection per client thread."""
+    host, port = api_url.split("//", 1)[1].rstrip("/").split(":")
+    local = threading.local()
+    headers = {"Content-Type": "application/json"}
+
+    def call() -> None:
+        connection = getattr(local, "connection", None)
+        if connection is None:
+            connection = local.connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        connection.request("POST", f"/models/{MODEL}/predict", body, headers)
+        response = connection.getresponse()
+        payload = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}: {payload[:200]!r}")
+
+    return call
+
+
+def in_process_caller(
+    aws_url: str, bucket: str, body: dict[str, Any], cache: str
+) -> Callable[[], None]:
+    """The API handler imported here, against the same embedded AWS and bucket."""
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": aws_url,
+            "MAASKIT_BUCKET": bucket,
+            "MAASKIT_CACHE_DIR": cache,
+            "MAASKIT_ALIAS_TTL_SECONDS": "3600",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
+    )
+    from functions.api import app
+    from tests.support.events import FakeContext, api_event
+
+    event = api_event("POST", f"/models/{MODEL}/predict", body)
+    context = FakeContext()
+
+    def call() -> None:
+        reply = app.lambda_handler(event, context)
+        if reply["statusCode"] != 200:
+            raise RuntimeError(reply["body"][:200])
+
+    return call
+
+
+def main() -> None:
+    os.environ.update(_common.FAKE_AWS)
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    from maaskit.client import Client
+    from maaskit.targets import Target, TargetOptions
+
+    features = np.random.default_rng(0).normal(size=(1, 64)).astype(np.float32)
+    body = {"input": features.tolist()}
+    encoded = json.dumps(body).encode()
+    ours_ms: list[float] = []
+    base_ms: list[float] = []
+    with local_stack() as (api_url, aws_url), tempfile.TemporaryDirectory() as scratch:
+        client = Client(Target(TargetOptions(api_url=api_url, aws_endpoint_url=aws_url, env={})))
+        model_file = Path(scratch) / "mlp.onnx"
+        model_file.write_bytes(models.mlp(64, 64, 10))
+        client.push_model(model_file, MODEL)
+        over_http = http_caller(api_url, encoded)
+        in_process = in_process_caller(aws_url, client.target.bucket, body, scratch)
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+            for _ in range(20):  # warm both: cold start, model fetch, sessions
+                over_http()
+                in_process()
+            for _ in range(ROUNDS):
+                ours_ms += _load(over_http, SECONDS / ROUNDS)
+                base_ms += _load(in_process, SECONDS / ROUNDS)
+            alone_http = _load(over_http, 1.0, clients=1)
+            alone_in_process = _load(in_process, 1.0, clients=1)
+    ours_rps, base_rps = len(ours_ms) / SECONDS, len(base_ms) / SECONDS
+    p50 = (_common.percentile(ours_ms, 50), _common.percentile(base_ms, 50))
+    p99 = (_common.percentile(ours_ms, 99), _common.percentile(base_ms, 99))
+    print(
+        f"{CLIENTS} clients x {SECONDS:g} s each side: {len(ours_ms)} requests over HTTP, "
+        f"{len(base_ms)} calls in process; front overhead at p50 = {p50[0] - p50[1]:.3f} ms"
+    )
+    print(
+        f"one client alone (no queueing): p50 {_common.percentile(alone_http, 50):.3f} ms over "
+        f"HTTP, {_common.percentile(alone_in_process, 50):.3f} ms in process"
+    )
+    print(_common.bench_line("local_api_p50", p50[0], p50[1], "ms"))
+    print(_common.bench_line("local_api_p99", p99[0], p99[1], "ms"))
+    print(_common.bench_line("local_api_rps", ours_rps, base_rps, "req/s"))
+
+
+if __name__ == "__main__":
+    main()

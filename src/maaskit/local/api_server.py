@@ -1,0 +1,196 @@
+"""The local API Gateway: an HTTP server on loopback that sends each request to its function.
+
+Routes come from the template (:meth:`maaskit.local.template.Template.apis`); they are served
+at the root of ``http://127.0.0.1:PORT/``, as ``sam local start-api`` does, and also under
+``/{Stage}/`` so the deployed URL's path works unchanged. Every request becomes a REST proxy
+event (:mod:`maaskit.local.apigw`) and goes to the Lambda router in process. No API key or
+IAM signature is checked locally.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from maaskit.local.apigw import (
+    BAD_GATEWAY,
+    MISSING_ROUTE,
+    ApiInfo,
+    HttpRequest,
+    HttpResponse,
+    build_event,
+    json_response,
+    parse_reply,
+)
+from maaskit.local.lambda_router import Invocation
+from maaskit.local.ports import port_error
+from maaskit.local.routes import RouteMatch, RouteTable
+from maaskit.local.template import ApiDef
+
+log = logging.getLogger("maaskit-local.api")
+
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own limit
+Invoke = Callable[[str, dict[str, Any]], Invocation]
+
+
+class LocalApi:
+    """Serve the template's API routes; :meth:`handle` works without any socket."""
+
+    def __init__(
+        self,
+        apis: Sequence[ApiDef],
+        invoke: Invoke,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        account_id: str = "123456789012",
+    ) -> None:
+        self.apis = list(apis)
+        self.host = host
+        self.port = port
+        self._invoke = invoke
+        self._info = {
+            api.logical_id: ApiInfo(
+                api_id=api.rest_api_id,
+                stage=api.stage,
+                account_id=account_id,
+                binary_media_types=api.binary_media_types,
+            )
+            for api in self.apis
+        }
+        self.table = RouteTable(route for api in self.apis for route in api.routes)
+        self._staged = {
+            api.stage: RouteTable(api.routes) for api in reversed(self.apis) if api.routes
+        }
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # request handling -----------------------------------------------------------------
+
+    def match(self, method: str, path: str) -> tuple[RouteMatch, str] | None:
+        """The route for ``path`` at the root, else under its API's ``/{Stage}``; and the path."""
+        found = self.table.match(method, path)
+        if found is not None:
+            return found, path
+        stage, _, rest = path.lstrip("/").partition("/")
+        table = self._staged.get(stage)
+        found = table.match(method, "/" + rest) if table is not None else None
+        return (found, "/" + rest) if found is not None else None
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        """One request, as API Gateway and a proxy integration would answer it."""
+        if len(request.body) > MAX_PAYLOAD_BYTES:
+            return json_response(413, {"message": "Request Too Long"})
+        matched = self.match(request.method, request.path)
+        if matched is None:
+            return MISSING_ROUTE
+        found, path = matched
+        info = self._info[found.route.api_id]
+        if path != request.path:
+            request = dataclasses.replace(request, path=path)
+        event = build_event(request, found, info)
+        invocation = self._invoke(found.route.function_name, event)
+        if invocation.errored:
+            return BAD_GATEWAY
+        response = parse_reply(invocation.result())
+        if response is BAD_GATEWAY:
+            log.error(
+                "%s returned a reply API Gateway cannot use (needs statusCode, string body)",
+                found.route.function_name,
+            )
+        return response
+
+    # the server -----------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    def start(self) -> None:
+        """Bind and serve in a background thread; a taken port raises ``PortInUseError``."""
+        handler = _handler_class(self)
+        try:
+            server = ThreadingHTTPServer((self.host, self.port), handler)
+        except OSError as err:
+            raise port_error(err, self.port, "local API", "--api-port") from None
+        server.daemon_threads = True
+        self.port = int(server.server_address[1])
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="maaskit-local-api", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+
+def _read_chunked(stream: Any) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        size = int(stream.readline().split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            while stream.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            return b"".join(chunks)
+        chunks.append(stream.read(size))
+        stream.readline()
+
+
+def _handler_class(api: LocalApi) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as API Gateway offers
+        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm
+        # and the client's delayed ACK add ~40 ms to every keep-alive request.
+        disable_nagle_algorithm = True
+        server_version = "maaskit-local"
+
+        def _serve(self) -> None:
+            started = time.perf_counter()
+            path, _, query = self.path.partition("?")
+            length = int(self.headers.get("Content-Length") or 0)
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                body = _read_chunked(self.rfile)
+            else:
+                body = self.rfile.read(length) if length else b""
+            request = HttpRequest(
+                method=self.command,
+                path=path,
+                query=query,
+                headers=list(self.headers.items()),
+                body=body,
+                source_ip=self.client_address[0],
+            )
+            try:
+                response = api.handle(request)
+            except Exception:
+                log.exception("the local API failed on %s %s", self.command, path)
+                response = BAD_GATEWAY
+            self.send_response(response.status)
+            for name, value in response.headers:
+                if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+            elapsed = (time.perf_counter() - started) * 1000
+            log.info('"%s %s" %d %.1f ms', self.command, self.path, response.status, elapsed)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve  # noqa: N815
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug(format, *args)
+
+    return Handler

@@ -1,0 +1,171 @@
+"""The command line: arguments, input parsing, output, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from maaskit import cli
+from maaskit.client import TrainingRun, TrainingStatus
+from maaskit.errors import NotFound
+
+
+class FakeClient:
+    """Records what the CLI asked for; answers like the SDK would."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def predict(self, name: str, data: Any, **options: Any) -> Any:
+        self.calls.append(("predict", (name, data, options)))
+        return {"model": name, "version": 1, "outputs": {"y": [[1.0]]}}
+
+    def list_models(self) -> list[dict[str, Any]]:
+        return [{"name": "digits", "versions": [1, 2], "aliases": {"latest": 2, "production": 1}}]
+
+    def describe_model(self, name: str) -> dict[str, Any]:
+        raise NotFound(f"model {name!r} does not exist")
+
+    def start_training(self, spec: dict[str, Any]) -> TrainingRun:
+        self.calls.append(("train", spec))
+        return TrainingRun("run-1", "arn")
+
+    def wait_for_training(self, run_id: str, on_progress: Any) -> TrainingStatus:
+        status = TrainingStatus(run_id, "FAILED", [{"epoch": 1, "loss": 2.0}], "BadSpecError", "no")
+        on_progress(status)
+        return status
+
+    def training_metrics(self, run_id: str) -> list[dict[str, Any]]:
+        return [{"epoch": e, "loss": 1 / e} for e in range(1, 4)]
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakeClient:
+    client = FakeClient()
+    seen: list[Any] = []
+
+    def connect(args: Any) -> FakeClient:
+        seen.append(args)
+        return client
+
+    monkeypatch.setattr(cli, "_client", connect)
+    client.seen = seen  # type: ignore[attr-defined]
+    return client
+
+
+def test_target_options_work_before_and_after_the_command() -> None:
+    parser = cli.build_parser()
+    before = parser.parse_args(["--api-url", "http://a/", "models", "list"])
+    after = parser.parse_args(["models", "list", "--stack", "prod", "--region", "eu-west-1"])
+    assert before.api_url == "http://a/"
+    assert (after.stack, after.region) == ("prod", "eu-west-1")
+
+
+def test_local_up_options_and_defaults() -> None:
+    args = cli.build_parser().parse_args(["local", "up", "--data", "state", "--parameter", "A=1"])
+    assert (args.api_port, args.aws_port) == (3000, 5000)
+    assert args.data == Path("state")
+    assert args.parameter == ["A=1"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["models", "push", "m.onnx"],  # --name missing
+        ["predict", "m"],  # --input missing
+        ["predict", "m", "--input", "[1]", "--version", "1", "--alias", "a"],
+        ["train"],
+        ["nonsense"],
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(argv)
+    assert exited.value.code == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_read_input_forms(tmp_path: Path) -> None:
+    (tmp_path / "x.json").write_text('{"input": [[1, 2]]}')
+    np.save(tmp_path / "x.npy", np.arange(4).reshape(2, 2))
+    assert cli.read_input("[[1, 2]]") == [[1, 2]]
+    assert cli.read_input(f"@{tmp_path / 'x.json'}") == {"input": [[1, 2]]}
+    assert cli.read_input(f"@{tmp_path / 'x.npy'}") == [[0, 1], [2, 3]]
+
+
+def test_predict_passes_input_and_prints_the_reply(
+    fake: FakeClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(
+        ["--local", "predict", "digits", "--input", "[[1, 2]]", "--alias", "production"]
+    )
+
+    assert code == 0
+    assert fake.calls == [
+        ("predict", ("digits", [[1, 2]], {"v2": False, "version": None, "alias": "production"}))
+    ]
+    assert json.loads(capsys.readouterr().out)["model"] == "digits"
+    assert fake.seen[0].local is True  # type: ignore[attr-defined]
+
+
+def test_bad_json_input_is_one_line_and_exit_2(
+    fake: FakeClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["predict", "digits", "--input", "[[1, 2"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("maaskit: error: --input is not valid JSON")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_sdk_errors_are_one_line_and_exit_1(
+    fake: FakeClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["models", "show", "ghost"])
+    assert code == 1
+    assert capsys.readouterr().err == "maaskit: error: model 'ghost' does not exist\n"
+
+
+def test_missing_file_is_one_line(fake: FakeClient, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["train", "start", "no-such-spec.json"])
+    assert code == 1
+    assert capsys.readouterr().err == "maaskit: error: no such file: no-such-spec.json\n"
+
+
+def test_models_list_is_a_table(fake: FakeClient, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["models", "list"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "NAME    VERSIONS  ALIASES",
+        "digits  1,2       latest=2 production=1",
+    ]
+
+
+def test_failed_training_run_exits_1_with_its_error(
+    fake: FakeClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"model": "m", "epochs": 3}))
+
+    code = cli.main(["train", "start", str(spec), "--wait"])
+
+    captured = capsys.readouterr()
+    assert code == 1
+    assert fake.calls == [("train", {"model": "m", "epochs": 3})]
+    assert "epoch 1/3" in captured.err  # the progress bar
+    assert "training run run-1 FAILED: BadSpecError (no)" in captured.err
+
+
+def test_train_plot_writes_a_png(fake: FakeClient, tmp_path: Path) -> None:
+    output = tmp_path / "curve.png"
+    assert cli.main(["train", "plot", "run-1", "-o", str(output)]) == 0
+    assert output.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_conflicting_targets_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["--local", "--stack", "prod", "models", "list"])
+    assert code == 1
+    assert "--local already names the endpoints" in capsys.readouterr().err

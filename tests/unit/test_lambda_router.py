@@ -1,0 +1,179 @@
+"""LambdaRouter.invoke on its own: errors as Lambda reports them, timeouts, environment layers."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from maaskit.local.lambda_router import LambdaRouter, UnknownFunctionError, _EnvironOverlay
+
+
+def _function(tmp_path: Path, source: str, name: str = "fn") -> Path:
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "app.py").write_text(textwrap.dedent(source))
+    return folder
+
+
+def test_handler_exception_becomes_lambda_error_document(tmp_path: Path) -> None:
+    # Given a handler that raises its own exception class
+    code = _function(
+        tmp_path,
+        """
+        class ModelMissing(Exception):
+            pass
+
+        def lambda_handler(event, context):
+            raise ModelMissing("no model called " + event["name"])
+        """,
+    )
+    router = LambdaRouter()
+    router.register("fn", code)
+
+    # When it is invoked
+    invocation = router.invoke("fn", {"name": "digits"})
+
+    # Then the payload is the error document Step Functions matches on
+    assert invocation.errored
+    document = json.loads(invocation.payload)
+    assert document["errorType"] == "ModelMissing"
+    assert document["errorMessage"] == "no model called digits"
+    assert any("raise ModelMissing" in frame for frame in document["stackTrace"])
+    assert router.failures[-1] is invocation
+
+
+def test_unserialisable_reply_is_a_marshal_error(tmp_path: Path) -> None:
+    code = _function(tmp_path, "def lambda_handler(event, context):\n    return {1, 2}\n")
+    router = LambdaRouter()
+    router.register("fn", code)
+
+    invocation = router.invoke("fn", {})
+
+    assert invocation.error_type == "Runtime.MarshalError"
+
+
+def test_import_failure_is_reported_and_retried_next_time(tmp_path: Path) -> None:
+    # Given a module that fails to import
+    code = _function(tmp_path, "import not_a_module_anywhere\n")
+    router = LambdaRouter()
+    router.register("fn", code)
+
+    # When invoked, then Lambda's import error comes back
+    assert router.invoke("fn", {}).error_type == "Runtime.ImportModuleError"
+
+    # and once the code is fixed, the next invocation imports it again
+    (code / "app.py").write_text("def lambda_handler(event, context):\n    return 'fixed'\n")
+    assert router.invoke("fn", {}).result() == "fixed"
+
+
+def test_overrunning_the_timeout_fails_as_on_aws(tmp_path: Path) -> None:
+    code = _function(
+        tmp_path,
+        """
+        import time
+
+        def lambda_handler(event, context):
+            time.sleep(0.3)
+            return context.get_remaining_time_in_millis()
+        """,
+    )
+    strict = LambdaRouter()
+    strict.register("fn", code, timeout_s=0.1)
+    lenient = LambdaRouter(enforce_timeouts=False)
+    lenient.register("fn", code, timeout_s=0.1)
+
+    assert strict.invoke("fn", {}).error_type == "Sandbox.Timedout"
+    assert lenient.invoke("fn", {}).result() == 0
+
+
+def test_each_router_imports_its_own_copy_of_the_module(tmp_path: Path) -> None:
+    # Given a handler that counts its calls in a module global
+    code = _function(
+        tmp_path,
+        """
+        CALLS = []
+
+        def lambda_handler(event, context):
+            CALLS.append(1)
+            return len(CALLS)
+        """,
+    )
+    first, second = LambdaRouter(), LambdaRouter()
+    first.register("fn", code)
+    second.register("fn", code)
+
+    # Then each router is a separate sandbox (its own cold start)
+    assert [first.invoke("fn", {}).result() for _ in range(3)] == [1, 2, 3]
+    assert second.invoke("fn", {}).result() == 1
+
+
+def test_unknown_function_is_refused() -> None:
+    with pytest.raises(UnknownFunctionError, match="nope"):
+        LambdaRouter().invoke("nope", {})
+
+
+def test_environment_layers_restore_the_original_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a variable that exists before any invocation
+    monkeypatch.setenv("MAASKIT_TEST_VAR", "original")
+    monkeypatch.delenv("MAASKIT_TEST_OTHER", raising=False)
+    overlay = _EnvironOverlay()
+    first_entered, release_first = threading.Event(), threading.Event()
+    seen: list[str | None] = []
+
+    def first() -> None:
+        with overlay.applied({"MAASKIT_TEST_VAR": "first", "MAASKIT_TEST_OTHER": "x"}):
+            first_entered.set()
+            release_first.wait(5)
+            seen.append(os.environ.get("MAASKIT_TEST_VAR"))
+
+    # When two invocations overlap and the later one leaves first
+    thread = threading.Thread(target=first)
+    thread.start()
+    first_entered.wait(5)
+    with overlay.applied({"MAASKIT_TEST_VAR": "second"}):
+        assert os.environ["MAASKIT_TEST_VAR"] == "second"
+    assert os.environ["MAASKIT_TEST_VAR"] == "first"  # the still-running layer shows again
+    release_first.set()
+    thread.join(5)
+
+    # Then, with none running, the process environment is what it was
+    assert seen == ["first"]
+    assert os.environ["MAASKIT_TEST_VAR"] == "original"
+    assert "MAASKIT_TEST_OTHER" not in os.environ
+
+
+def test_common_environment_is_kept_and_each_function_still_sees_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two functions sharing one variable and differing in another
+    monkeypatch.delenv("SHARED", raising=False)
+    monkeypatch.delenv("OWN", raising=False)
+    source = "import os\ndef lambda_handler(e, c):\n    return [os.environ.get('SHARED'), os.environ.get('OWN')]\n"
+    router = LambdaRouter()
+    router.register("a", _function(tmp_path, source, "a"), environment={"SHARED": "s", "OWN": "a"})
+    router.register("b", _function(tmp_path, source, "b"), environment={"SHARED": "s", "OWN": "b"})
+
+    # When the common part is kept for the router's lifetime
+    with router.installed():
+        common = router.keep_common_environment()
+        assert common["SHARED"] == "s"
+        assert "OWN" not in common
+        assert os.environ["SHARED"] == "s"
+
+        # Then each invocation still sees exactly its own environment
+        assert router.invoke("a", {}).result() == ["s", "a"]
+        assert router.invoke("b", {}).result() == ["s", "b"]
+        assert "OWN" not in os.environ
+
+        # and a function registered later, without SHARED, does not see it
+        router.register("c", _function(tmp_path, source, "c"), environment={"OWN": "c"})
+        assert router.invoke("c", {}).result() == [None, "c"]
+        assert router.invoke("a", {}).result() == ["s", "a"]
+
+    # and uninstalling puts the process environment back
+    assert "SHARED" not in os.environ
