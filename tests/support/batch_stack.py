@@ -2,7 +2,7 @@
 
 Functions and substitutions come from ``template.yaml`` (so a drift between the template
 and ``infra/statemachines/batch.asl.json`` fails here); Lambda invocations are routed to
-our handlers by the in-process router the training workflow tests share.
+our handlers by the local stack's router (``maaskit.local.lambda_router``).
 """
 
 from __future__ import annotations
@@ -18,36 +18,46 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from maaskit.local.lambda_router import Invocation, LambdaRouter
 from maaskit.registry import Registry
 from maaskit.store import ObjectStore
-from tests.support.training_stack import (
-    BUCKET,
-    REGION,
-    ROOT,
-    InProcessLambdas,
-    load_template,
-    substitute,
-)
+from tests.support.training_stack import BUCKET, REGION, ROOT, load_template, substitute
 
 
-class CountingLambdas(InProcessLambdas):
-    """The in-process router, also counting how many invocations ran at once."""
+@dataclass(frozen=True)
+class Call:
+    function_name: str
+    event: Any
+    invocation: Invocation
+
+
+class CountingLambdas(LambdaRouter):
+    """The local stack's router, also keeping every call and how many ran at once."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.invocations: list[Call] = []
         self.running = 0
         self.most_at_once = 0
         self._gauge = threading.Lock()
 
-    def invoke(self, name: str, event: Any) -> tuple[str, bool, str]:
+    def invoke(self, function_name: str, event: Any, *, source: str | None = None) -> Invocation:
         with self._gauge:
             self.running += 1
             self.most_at_once = max(self.most_at_once, self.running)
         try:
-            return super().invoke(name, event)
+            invocation = super().invoke(function_name, event, source=source)
         finally:
             with self._gauge:
                 self.running -= 1
+        decoded = json.loads(event) if isinstance(event, str | bytes) else event
+        with self._gauge:
+            self.invocations.append(Call(function_name, decoded, invocation))
+        return invocation
+
+    def calls(self, function_name: str) -> list[Call]:
+        with self._gauge:
+            return [c for c in self.invocations if c.function_name == function_name]
 
 
 @dataclass
@@ -72,7 +82,7 @@ class BatchStack:
                 raise TimeoutError(f"{arn} still running after {timeout} s")
             time.sleep(0.02)
 
-    def calls(self, logical_id: str) -> list[Any]:
+    def calls(self, logical_id: str) -> list[Call]:
         return self.lambdas.calls(self.names[logical_id])
 
 
@@ -108,7 +118,13 @@ def batch_stack(
                 Handler=props["Handler"],
                 Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},  # an empty zip: code runs here
             )["FunctionArn"]
-            lambdas.register(name, ROOT / props["CodeUri"], props["Handler"])
+            lambdas.register(
+                name,
+                ROOT / props["CodeUri"],
+                props["Handler"],
+                environment={"MAASKIT_BUCKET": BUCKET},
+                timeout_s=900,
+            )
             names[logical_id] = name
         sfn = boto3.client("stepfunctions", region_name=REGION)
         definition = substitute((ROOT / machine["DefinitionUri"]).read_text(), values)
