@@ -233,4 +233,7 @@ def handle_unexpected(_: Exception) -> Response[str]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # With POWERTOOLS_METRICS_DISABLED (the local stack) the flush is skipped and nothing is
+    # cleared, so one request's model dimension would leak into the next: start clean.
+    metrics.clear_metrics()
     return app.resolve(event, context)

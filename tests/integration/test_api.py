@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import json
+import warnings
+
 import numpy as np
 import pytest
+from aws_lambda_powertools.warnings import PowertoolsUserWarning
 from onnx import TensorProto
 
 from maaskit.registry import Registry, artifact_key
-from tests.integration.conftest import Call
+from tests.integration.conftest import Call, cold_start
 from tests.support import models
+from tests.support.events import FakeContext, api_event
 
 
 @pytest.fixture
@@ -198,3 +203,39 @@ def test_response_over_the_lambda_limit_is_413(
     assert "6 MB limit" in body["error"]
     status, _ = call("POST", "/models/echo/predict", {"input": [[0.25] * 10]})
     assert status == 200
+
+
+def test_metrics_name_each_requests_model_and_version(
+    call: Call, registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given two models
+    registry.publish("first", models.linear(seed=1)[0])
+    registry.publish("second", models.linear(seed=2)[0])
+    registry.publish("second", models.linear(seed=3)[0])
+    capsys.readouterr()
+    # When each is called in turn
+    for name in ["first", "second", "first"]:
+        assert call("POST", f"/models/{name}/predict", {"input": [[1, 2, 3, 4]]})[0] == 200
+    # Then each request's EMF record carries its own model and version, and the load time
+    # is recorded once per model
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    inference = [(r["model"], r["version"]) for r in records if "InferenceMs" in r]
+    assert inference == [("first", "1"), ("second", "2"), ("first", "1")]
+    assert sum("ModelLoadMs" in r for r in records) == 2
+
+
+def test_with_metrics_disabled_no_dimension_leaks_into_the_next_request(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given metrics switched off, as the local stack does (Powertools then never clears them)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    api = cold_start("functions.api.app")
+    registry.publish("first", models.linear(seed=1)[0])
+    registry.publish("second", models.linear(seed=2)[0])
+    # When two models are called in turn, with Powertools' overwrite warning as an error
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PowertoolsUserWarning)
+        for name in ["first", "second"]:
+            event = api_event("POST", f"/models/{name}/predict", {"input": [[1, 2, 3, 4]]})
+            # Then neither request trips over the other's dimensions
+            assert api.lambda_handler(event, FakeContext())["statusCode"] == 200

@@ -278,6 +278,9 @@ class LambdaRouter:
         self._specs: dict[str, FunctionSpec] = {}
         self._handlers: dict[str, Handler] = {}
         self._load_locks: dict[str, threading.Lock] = {}
+        # One invocation at a time per function, as in one Lambda sandbox: handlers keep
+        # per-invocation state (Powertools metrics, log keys) at module level.
+        self._run_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._resident: dict[str, str] = {}
         self._resident_token: int | None = None
@@ -312,6 +315,7 @@ class LambdaRouter:
             self._specs[function_name] = spec
             self._handlers.pop(function_name, None)
             self._load_locks.setdefault(function_name, threading.Lock())
+            self._run_locks.setdefault(function_name, threading.Lock())
             self._differences.pop(function_name, None)
             keeping = self._resident_token is not None
         if keeping:  # a function added later: what is common may have shrunk
@@ -385,6 +389,10 @@ class LambdaRouter:
     def invoke(self, function_name: str, event: Any, *, source: str | None = None) -> Invocation:
         """Run the handler of ``function_name`` on ``event`` and report as Lambda would."""
         spec = self.spec(function_name)
+        with self._run_locks[spec.name]:  # the time waited here is not the function's
+            return self._invoke(spec, event, source)
+
+    def _invoke(self, spec: FunctionSpec, event: Any, source: str | None) -> Invocation:
         source = source or _source_of(event)
         request_id = str(uuid.uuid4())
         started = time.monotonic()
