@@ -40,7 +40,7 @@ format: setup
 	$(BIN)/ruff format .
 
 bench: setup
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 $(SAM_VENV)/.installed:
 	$(SAM_PYTHON) -m venv $(SAM_VENV)

@@ -122,24 +122,28 @@ def warm() -> list[str]:
 
 
 _OURS_COLD = """
-import json, os, resource, sys
+import json, os, sys
 sys.path[:0] = [{root!r}, {src!r}]
 from functions.api import app
 from tests.support.events import FakeContext, api_event
 event = api_event("POST", "/models/minilm/predict", json.load(open({body!r})))
 reply = app.lambda_handler(event, FakeContext())
 assert reply["statusCode"] == 200, reply["body"][:300]
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr)
+# VmHWM, not ru_maxrss: ru_maxrss survives fork and exec, so it could report our parent's peak
+hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(int(hwm.split()[1]) / 1024, file=sys.stderr)
 """
 
 _RAW_COLD = """
-import resource, sys
+import sys
 import numpy as np
 import onnxruntime as ort
 arrays = dict(np.load({npz!r}))
 session = ort.InferenceSession({model!r})
 session.run(None, arrays)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr)
+# VmHWM, not ru_maxrss: ru_maxrss survives fork and exec, so it could report our parent's peak
+hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(int(hwm.split()[1]) / 1024, file=sys.stderr)
 """
 
 

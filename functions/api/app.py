@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from maaskit import __version__
@@ -231,7 +232,8 @@ def handle_unexpected(_: Exception) -> Response[str]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+# Powertools prints the cold-start record even with metrics disabled (the local stack).
+@metrics.log_metrics(capture_cold_start_metric=not is_metrics_disabled())
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # With POWERTOOLS_METRICS_DISABLED (the local stack) the flush is skipped and nothing is
     # cleared, so one request's model dimension would leak into the next: start clean.

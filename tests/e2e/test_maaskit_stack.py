@@ -1,8 +1,5 @@
-"""maaskit's own template on the local stack: publish, then predict over real HTTP.
-
-Training and batch steps run once the template declares them (issues 3 and 4); until then
-those tests are skipped with the reason.
-"""
+"""maaskit's own template on the local stack: publish, predict, train and batch over real
+HTTP, through requests, the SDK and the command line as README.md shows them."""
 
 from __future__ import annotations
 
@@ -16,7 +13,6 @@ import requests
 from maaskit import cli
 from maaskit.client import Model
 from maaskit.local.stack import LocalStack
-from maaskit.targets import TargetError
 from tests.e2e.conftest import client_for
 from tests.support.models import linear
 
@@ -94,10 +90,6 @@ def test_cli_lists_and_predicts(
 
 def test_training_state_machine(maaskit_stack: LocalStack, tmp_path: Path) -> None:
     client = client_for(maaskit_stack)
-    try:
-        client.target.state_machine("training")
-    except TargetError as err:
-        pytest.skip(f"the template has no training workflow yet ({err})")
     from maaskit.local.demo import load_digits, training_spec, write_csv
 
     features, labels = load_digits()
@@ -116,16 +108,6 @@ def test_training_state_machine(maaskit_stack: LocalStack, tmp_path: Path) -> No
 
 
 def test_batch_file(maaskit_stack: LocalStack, published: np.ndarray, tmp_path: Path) -> None:
-    assert maaskit_stack.template is not None
-    prefixes = [
-        value
-        for bucket in maaskit_stack.template.buckets()
-        for trigger in bucket.triggers
-        for name, value in trigger.filter_rules
-        if name == "prefix"
-    ]
-    if not any(prefix.startswith("batch/") for prefix in prefixes):
-        pytest.skip("the template has no batch function yet")
     client = client_for(maaskit_stack)
     rows = tmp_path / "rows.jsonl"
     rows.write_text("[1, 2, 3, 4]\n[0, 0, 0, 0]\n")
@@ -133,3 +115,63 @@ def test_batch_file(maaskit_stack: LocalStack, published: np.ndarray, tmp_path: 
     report = client.wait_for_batch(job, timeout_s=120)  # found by the upload's ETag
     lines = client.store.get_bytes(job.output_key).decode().splitlines()
     assert len(lines) == 2, report
+
+
+def test_readme_walkthrough_with_the_command_line(
+    maaskit_stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every `maaskit` command README.md shows, in its order, against maaskit's template."""
+    from maaskit.local.demo import load_digits, training_spec, write_csv
+
+    target = [
+        "--api-url",
+        maaskit_stack.api_url,
+        "--aws-endpoint-url",
+        maaskit_stack.aws_endpoint_url,
+    ]
+
+    def run(*argv: str) -> str:
+        assert cli.main([*target, *argv]) == 0, argv
+        return capsys.readouterr().out
+
+    # models push / list / show / promote
+    model_file = tmp_path / "model.onnx"
+    model_file.write_bytes(linear(n_in=4, n_out=3, seed=7)[0])
+    run("models", "push", str(model_file), "--name", "walk", "--alias", "production")
+    run("models", "push", str(model_file), "--name", "walk")
+    assert "walk" in run("models", "list")
+    assert "production" in run("models", "show", "walk")
+    run("models", "promote", "walk", "--version", "2", "--alias", "production")
+    assert client_for(maaskit_stack).registry.aliases("walk")["production"] == 2
+
+    # predict: inline JSON, @file, and V2
+    rows = tmp_path / "rows.json"
+    rows.write_text("[[1, 2, 3, 4]]")
+    inline = json.loads(run("predict", "walk", "--input", "[[1, 2, 3, 4]]"))
+    from_file = json.loads(run("predict", "walk", "--input", f"@{rows}"))
+    assert inline["outputs"] == from_file["outputs"]
+    assert json.loads(run("predict", "walk", "--input", "[[1, 2, 3, 4]]", "--v2"))["outputs"]
+
+    # datasets push / list, then train start --wait / status / logs / plot
+    features, labels = load_digits()
+    csv = write_csv(features[:240], labels[:240], tmp_path / "digits.csv")
+    uri = run("datasets", "push", str(csv), "--name", "digits-walk").strip().splitlines()[-1]
+    assert uri.startswith("s3://"), uri
+    assert "datasets/digits-walk" in uri, uri
+    assert "digits-walk" in run("datasets", "list")
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(training_spec(uri) | {"model": "digits-walk", "epochs": 2}))
+    started = run("train", "start", str(spec), "--wait")
+    run_id = started.split("started training run ")[1].split()[0]
+    assert json.loads(run("train", "status", run_id))["status"] == "SUCCEEDED"
+    assert "epoch" in run("train", "logs", run_id)
+    curve = tmp_path / "curve.png"
+    run("train", "plot", run_id, "-o", str(curve))
+    assert curve.read_bytes()[:4] == b"\x89PNG"
+
+    # batch submit --wait
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text("[1, 2, 3, 4]\n[0, 0, 0, 0]\n[1, 2]\n")
+    output = tmp_path / "predictions.jsonl"
+    run("batch", "submit", str(batch), "--model", "walk", "--wait", "-o", str(output))
+    assert len(output.read_text().splitlines()) == 2  # the third row is in the report
