@@ -8,6 +8,7 @@ into a clear 413 instead of an opaque gateway error.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ from maaskit.serving import InferenceService
 from maaskit.settings import Settings
 
 _MAX_RESPONSE_BYTES = 6 * 1024 * 1024 - 4096  # Lambda's response limit, less the envelope
+
+# Registry and health routes record no metric by design: not worth a warning per request.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # S3 calls as subsegments; nothing else to patch
