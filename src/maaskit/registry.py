@@ -155,11 +155,14 @@ class Registry:
         metadata: Mapping[str, Any] | None = None,
         lineage: Mapping[str, Any] | None = None,
         aliases: tuple[str, ...] = (),
+        move_latest: bool = True,
     ) -> Manifest:
         """Validate and publish ``model_bytes`` as the next version of ``name``.
 
         Nothing is written unless the file loads in onnxruntime. The manifest is written
         last, so a crash part-way leaves a claimed number but no visible version.
+        ``move_latest=False`` leaves ``latest`` to a later :meth:`advance_latest`, for a
+        workflow that must not move any alias unless it finishes.
         """
         validate_name(name)
         for alias in aliases:
@@ -183,7 +186,8 @@ class Registry:
             lineage=dict(lineage or {}),
         )
         self.store.put_json(manifest_key(name, version), manifest.to_dict(), if_none_match=True)
-        self._advance_alias(name, LATEST, version)
+        if move_latest:
+            self._advance_alias(name, LATEST, version)
         for alias in aliases:
             self.set_alias(name, alias, version)
         return manifest
@@ -225,6 +229,11 @@ class Registry:
             except AlreadyExists:
                 continue
             return
+
+    def advance_latest(self, name: str, version: int) -> None:
+        """Move ``latest`` to ``version`` unless it already points at a newer one."""
+        self.get_manifest(name, version)  # raises NotFound for an unpublished version
+        self._advance_alias(name, LATEST, version)
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
         """Point ``alias`` at ``version``, which must be published."""

@@ -129,3 +129,15 @@ def test_list_models_and_describe(registry: Registry) -> None:
     described = registry.describe("a-model")
     assert described["aliases"] == {"latest": 1, "production": 1}
     assert [v["version"] for v in described["versions"]] == [1]
+
+
+def test_publish_can_leave_latest_for_later(registry: Registry) -> None:
+    data, _, _ = models.linear()
+    registry.publish("iris", data)
+    second = registry.publish("iris", data, move_latest=False)
+    assert registry.get_alias("iris", "latest") == 1
+    registry.advance_latest("iris", second.version)
+    registry.advance_latest("iris", 1)  # never backwards
+    assert registry.get_alias("iris", "latest") == 2
+    with pytest.raises(NotFound):
+        registry.advance_latest("iris", 7)

@@ -453,6 +453,7 @@ def register(store: ObjectStore, registry: Registry, event: Mapping[str, Any]) -
                 },
             },
             lineage=lineage,
+            move_latest=False,  # Promote moves it: a run that fails now moves no alias
         )
     return {**event, "version": manifest.version}
 
@@ -490,7 +491,7 @@ def _promotion(
 
 
 def promote(store: ObjectStore, registry: Registry, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Move ``production`` to the new version only if it beats the current one."""
+    """Move ``latest`` to the new version, and ``production`` only if it beats the current one."""
     paths = _paths(event)
     name = _field(event, "model")
     version = _field(event, "version")
@@ -499,6 +500,7 @@ def promote(store: ObjectStore, registry: Registry, event: Mapping[str, Any]) ->
     promoted, detail = _promotion(registry, name, candidate, task)
     if promoted:
         registry.set_alias(name, PRODUCTION, version)
+    registry.advance_latest(name, version)
     _write_status(
         store, paths, "succeeded", model=name, version=version, promoted=promoted, promotion=detail
     )

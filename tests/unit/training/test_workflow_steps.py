@@ -53,6 +53,20 @@ def test_a_retried_register_does_not_publish_twice(store: ObjectStore, registry:
     assert registry.list_versions("blobs") == [1]
 
 
+def test_no_alias_moves_until_promote_finishes_the_run(
+    store: ObjectStore, registry: Registry
+) -> None:
+    # Given a run that has registered its model (a failure after this point fails the run)
+    state = train(store, registry, "run-1", blobs())
+    # Then the version is published but no alias points at it yet
+    assert registry.list_versions("blobs") == [1]
+    assert registry.aliases("blobs") == {}
+    # When Promote finishes the run
+    workflow.promote(store, registry, state)
+    # Then latest (and, with nothing to beat, production) point at it
+    assert registry.aliases("blobs") == {"latest": 1, "production": 1}
+
+
 def test_a_retried_promote_says_the_version_is_already_production(
     store: ObjectStore, registry: Registry
 ) -> None:
