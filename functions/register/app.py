@@ -37,7 +37,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         if bucket != settings.bucket:
             logger.warning("event for another bucket ignored", bucket=bucket)
             continue
-        outcome = uploads.register(unquote_plus(record["s3"]["object"]["key"]))
+        outcome = uploads.register(
+            unquote_plus(record["s3"]["object"]["key"]),
+            lease_seconds=context.get_remaining_time_in_millis() / 1000,
+        )
         logger.info("model upload processed", **outcome.to_dict())
         metrics.add_metric(name=f"Uploads_{outcome.status}", unit=MetricUnit.Count, value=1)
         outcomes.append(outcome.to_dict())

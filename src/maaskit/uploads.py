@@ -10,16 +10,29 @@ and the outcome is left beside it for the person who uploaded it:
 An optional sidecar ``{file}.json`` (description, labels, owner, tags) goes into the
 manifest's metadata; upload it before the model. Every version made this way records the
 upload's key and ETag in its lineage, which is what makes a redelivered event harmless:
-the same ETag is never published twice.
+the same ETag is never published twice. Two deliveries of one event at the same moment
+are kept apart by a lease: ``{file}.onnx.lease-{etag}.json``, created with a conditional
+write, names the moment its holder's invocation will have been stopped; a delivery that
+finds a live lease leaves the work to its holder, and one that finds an expired lease
+(its holder crashed) takes it over.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from maaskit.errors import InvalidModel, InvalidRequest, MaaskitError, NotFound, PayloadTooLarge
+from maaskit.errors import (
+    AlreadyExists,
+    InvalidModel,
+    InvalidRequest,
+    MaaskitError,
+    NotFound,
+    PayloadTooLarge,
+)
 from maaskit.registry import Manifest, Registry, validate_name
 from maaskit.safekeys import check_segments
 from maaskit.store import ObjectStore
@@ -95,8 +108,14 @@ class ModelUploads:
     def max_model_bytes(self) -> int:
         return self.registry.max_model_bytes
 
-    def register(self, key: str) -> UploadOutcome:
-        """Validate and publish the upload at ``key`` (already URL-decoded)."""
+    def register(
+        self, key: str, *, lease_seconds: float = 900.0, clock: Any = time.time
+    ) -> UploadOutcome:
+        """Validate and publish the upload at ``key`` (already URL-decoded).
+
+        ``lease_seconds`` is how long this invocation can still run (the handler passes
+        its remaining time): no other delivery of the same upload works on it until then.
+        """
         if not key.startswith(UPLOAD_PREFIX) or not key.endswith(MODEL_SUFFIX):
             return UploadOutcome(
                 key, IGNORED, reason=f"not an {MODEL_SUFFIX} file under {UPLOAD_PREFIX}"
@@ -118,16 +137,39 @@ class ModelUploads:
                     f"the model file is {info.size} bytes; the limit is {self.max_model_bytes} "
                     "(MAASKIT_MAX_MODEL_MB)"
                 )
-            done = self._published(name, key, info.etag)
-            if done is not None:
-                return UploadOutcome(
-                    key,
-                    SKIPPED,
-                    model=name,
-                    version=done.version,
-                    reason=f"this upload (ETag {info.etag}) is already version {done.version}",
-                    marker=key + REGISTERED_SUFFIX,
-                )
+        except (InvalidRequest, PayloadTooLarge) as err:
+            return self._reject(key, info.etag, name, err)
+        done = self._published(name, key, info.etag)
+        if done is not None:
+            return self._already(key, name, info.etag, done)
+        if not self._take_lease(key, info.etag, clock() + lease_seconds, clock):
+            return UploadOutcome(
+                key,
+                SKIPPED,
+                model=name,
+                reason="another delivery of this upload is registering it now",
+            )
+        try:  # whatever happens, a retry must not wait for this lease to run out
+            return self._publish_upload(key, name, info.etag)
+        finally:
+            self._release_lease(key, info.etag)
+
+    def _already(self, key: str, name: str, etag: str, done: Manifest) -> UploadOutcome:
+        return UploadOutcome(
+            key,
+            SKIPPED,
+            model=name,
+            version=done.version,
+            reason=f"this upload (ETag {etag}) is already version {done.version}",
+            marker=key + REGISTERED_SUFFIX,
+        )
+
+    def _publish_upload(self, key: str, name: str, etag: str) -> UploadOutcome:
+        """Publish under the lease: the lineage check is repeated now that no one else can."""
+        done = self._published(name, key, etag)
+        if done is not None:  # the previous holder finished just before we took over
+            return self._already(key, name, etag, done)
+        try:
             metadata = self._sidecar(key)
             upload = self.store.get(key)
             manifest = self.registry.publish(
@@ -137,7 +179,7 @@ class ModelUploads:
                 lineage={"source": "upload", "key": key, "etag": upload.etag},
             )
         except (InvalidRequest, InvalidModel, PayloadTooLarge) as err:
-            return self._reject(key, info.etag, name, err)
+            return self._reject(key, etag, name, err)
         marker = key + REGISTERED_SUFFIX
         self.store.put_json(
             marker,
@@ -153,6 +195,34 @@ class ModelUploads:
         if self.store.exists(key + REJECTED_SUFFIX):  # an earlier, bad upload at the same key
             self.store.delete(key + REJECTED_SUFFIX)
         return UploadOutcome(key, REGISTERED, model=name, version=manifest.version, marker=marker)
+
+    @staticmethod
+    def _lease_key(key: str, etag: str) -> str:
+        return f"{key}.lease-{etag.strip(chr(34))}.json"
+
+    def _take_lease(self, key: str, etag: str, expires_at: float, clock: Any) -> bool:
+        """Whether this delivery now holds the lease (False: a live holder has it)."""
+        lease = self._lease_key(key, etag)
+        body = {"etag": etag, "expires_at": expires_at}
+        try:
+            self.store.put_json(lease, body, if_none_match=True)
+            return True
+        except AlreadyExists:
+            pass
+        try:
+            current = self.store.get(lease)
+        except NotFound:  # released between our two calls: the holder finished
+            return False
+        if float(json.loads(current.body).get("expires_at", 0)) > clock():
+            return False
+        try:  # the holder was stopped before it finished: take over, unless another did
+            self.store.put_json(lease, body, if_match=current.etag)
+        except AlreadyExists:
+            return False
+        return True
+
+    def _release_lease(self, key: str, etag: str) -> None:
+        self.store.delete(self._lease_key(key, etag))
 
     def _published(self, name: str, key: str, etag: str) -> Manifest | None:
         """The version this exact upload already became, if any (newest first)."""

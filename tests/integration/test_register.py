@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -189,3 +190,43 @@ def test_a_registered_upload_serves_predictions(
     x = np.ones((1, 4), np.float32)
     np.testing.assert_allclose(model.predict({"input": x})["output"], x @ weights + bias, rtol=1e-6)
     assert json.loads(json.dumps(model.manifest.to_dict()))["lineage"]["source"] == "upload"
+
+
+def _live_lease(store: ObjectStore, key: str, expires_at: float) -> str:
+    """What a concurrent delivery of the same upload leaves while it works."""
+    etag = store.head(key).etag  # type: ignore[union-attr]
+    lease = f"{key}.lease-{etag.strip(chr(34))}.json"
+    store.put_json(lease, {"etag": etag, "expires_at": expires_at})
+    return lease
+
+
+def test_a_concurrent_delivery_leaves_the_work_to_the_lease_holder(
+    store: ObjectStore, notify: Callable[[str], dict[str, Any]], registry: Registry
+) -> None:
+    # Given an upload that another delivery of the same event is registering right now
+    key = "uploads/models/iris/iris.onnx"
+    store.client.put_object(Bucket=BUCKET, Key=key, Body=models.linear()[0])
+    _live_lease(store, key, expires_at=time.time() + 600)
+    # When this delivery arrives
+    outcome = notify(key)
+    # Then it publishes nothing and says why
+    assert outcome["status"] == "skipped"
+    assert "another delivery" in outcome["reason"]
+    assert registry.list_models() == []
+
+
+def test_an_expired_lease_is_taken_over_and_released_after_publishing(
+    store: ObjectStore, notify: Callable[[str], dict[str, Any]], registry: Registry
+) -> None:
+    # Given a delivery that took the lease and was stopped before it published
+    key = "uploads/models/iris/iris.onnx"
+    store.client.put_object(Bucket=BUCKET, Key=key, Body=models.linear()[0])
+    lease = _live_lease(store, key, expires_at=time.time() - 1)
+    # When Lambda retries the event
+    outcome = notify(key)
+    # Then the retry registers it, once, and leaves no lease behind
+    assert (outcome["status"], outcome["version"]) == ("registered", 1)
+    assert registry.list_versions("iris") == [1]
+    assert not store.exists(lease)
+    assert notify(key)["status"] == "skipped"
+    assert registry.list_versions("iris") == [1]
