@@ -93,7 +93,12 @@ def test_only_export_has_the_onnx_layer_and_only_register_and_promote_write_mode
     for function in functions.values():
         props = resources[function.logical_id]["Properties"]
         layers = [layer["Ref"] for layer in props.get("Layers", [])]
-        assert layers == (["TrainingLayer"] if function.logical_id == "TrainExportFunction" else [])
+        expected = (
+            ["TrainingLayer", "CoreLayer"]
+            if function.logical_id == "TrainExportFunction"
+            else ["RuntimeLayer", "CoreLayer"]
+        )
+        assert layers == expected
         statements = props["Policies"][0]["Statement"]
         text = json.dumps(statements)
         assert "ModelBucket" not in text  # a bucket-triggered function must not !Ref it

@@ -1,0 +1,25 @@
+"""The Lambda layers: what each function gets, and pins that must agree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for raw in path.read_text().splitlines():
+        line = raw.split("#")[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"{path}: {line!r} is not pinned"
+            pins[name.lower()] = version
+    return pins
+
+
+def test_the_training_layer_is_the_runtime_layer_plus_onnx_with_the_same_pins() -> None:
+    runtime = _pins(ROOT / "layers" / "runtime" / "requirements.txt")
+    training = _pins(ROOT / "layers" / "training" / "requirements.txt")
+    assert {name: training.get(name) for name in runtime} == runtime
+    assert set(training) - set(runtime) == {"onnx"}
