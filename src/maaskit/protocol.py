@@ -17,7 +17,7 @@ import orjson
 
 from maaskit.errors import InvalidRequest, PayloadTooLarge
 from maaskit.signature import NUMPY_TO_V2, V2_TO_NUMPY, Signature
-from maaskit.tensors import check_names, check_shape, prepare_inputs, to_array
+from maaskit.tensors import check_names, check_shape, check_together, prepare_inputs, to_array
 
 PLATFORM = "onnx_onnxv1"
 _SIMPLE_KEYS = frozenset({"input", "inputs", "version", "alias"})
@@ -186,7 +186,7 @@ def parse_infer(body: Any, signature: Signature) -> InferRequest:
         name, array = _v2_tensor(entry, signature, index)
         _require(name not in arrays, f"input {name!r} is given twice")
         arrays[name] = array
-    arrays = prepare_inputs(signature, arrays)  # missing names, shared symbolic dims
+    check_together(signature, arrays)  # each was converted and shape-checked above
     outputs = body.get("outputs")
     names: list[str] | None = None
     if outputs is not None:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from maaskit.errors import IntegrityError, InvalidRequest, MaaskitError
-from maaskit.registry import Manifest, Registry, parse_version, validate_alias, validate_name
+from maaskit.registry import LATEST, Manifest, Registry
 from maaskit.settings import Settings
 from maaskit.signature import Signature
 from maaskit.store import ObjectStore
@@ -181,18 +181,15 @@ class Runtime:
     def resolve_version(
         self, name: str, *, version: int | str | None = None, alias: str | None = None
     ) -> int:
-        validate_name(name)
-        if version is not None:
-            if alias is not None:
-                raise InvalidRequest("give either a version or an alias, not both")
-            return parse_version(version)
-        alias = validate_alias(alias or "latest")
-        key = (name, alias)
+        """As ``Registry.resolve_version``, with aliases trusted for ``alias_ttl_seconds``."""
+        if version is not None:  # no I/O: the registry only validates
+            return self.registry.resolve_version(name, version=version, alias=alias)
+        key = (name, alias or LATEST)
         now = self._clock()
         cached = self._aliases.get(key)
         if cached is not None and cached[1] > now:
             return cached[0]
-        number = self.registry.get_alias(name, alias)
+        number = self.registry.resolve_version(name, alias=key[1])
         self._aliases[key] = (number, now + self.alias_ttl_seconds)
         return number
 

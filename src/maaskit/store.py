@@ -70,18 +70,8 @@ class ObjectStore:
     # reads -----------------------------------------------------------------
 
     def get(self, key: str) -> StoredObject:
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=key)
-        except ClientError as err:
-            if _error_code(err) in _MISSING:
-                raise NotFound(f"{self.uri(key)} does not exist") from None
-            raise
-        return StoredObject(
-            key=key,
-            body=response["Body"].read(),
-            etag=response["ETag"],
-            metadata=response.get("Metadata", {}),
-        )
+        body, info = self.open(key)
+        return StoredObject(key=key, body=body.read(), etag=info.etag, metadata=info.metadata)
 
     def get_bytes(self, key: str) -> bytes:
         return self.get(key).body

@@ -133,6 +133,13 @@ def check_names(signature: Signature, given: Sequence[str]) -> None:
         )
 
 
+def check_together(signature: Signature, arrays: Mapping[str, np.ndarray]) -> None:
+    """What no single input shows: every name present, shared named dims agreeing."""
+    check_names(signature, list(arrays))
+    if len(arrays) > 1:
+        _check_symbolic_dims(arrays, signature)
+
+
 def prepare_inputs(signature: Signature, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Named JSON values (or arrays) to arrays ready for ``session.run``."""
     check_names(signature, list(values))
@@ -141,6 +148,5 @@ def prepare_inputs(signature: Signature, values: Mapping[str, Any]) -> dict[str,
         array = to_array(values[spec.name], spec)
         check_shape(array, spec)
         arrays[spec.name] = array
-    if len(arrays) > 1:
-        _check_symbolic_dims(arrays, signature)
+    check_together(signature, arrays)
     return arrays
