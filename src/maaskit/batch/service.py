@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from contextlib import closing
 from dataclasses import asdict, dataclass
+from collections.abc import Mapping
 from typing import IO, Any
 
 from maaskit.batch import formats
@@ -56,6 +57,31 @@ class BatchOutcome:
     model: str | None = None
     version: int | None = None
     reason: str | None = None
+
+    @classmethod
+    def from_report(
+        cls,
+        key: str,
+        status: str,
+        report_key: str,
+        document: Mapping[str, Any],
+        *,
+        model: str | None,
+        version: int | None,
+        reason: str | None,
+    ) -> BatchOutcome:
+        """The outcome a report states, with its row counts."""
+        return cls(
+            key,
+            status,
+            report=report_key,
+            rows_in=document["rows_in"],
+            rows_out=document["rows_out"],
+            rows_failed=document["rows_failed"],
+            model=model,
+            version=version,
+            reason=reason,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -171,13 +197,11 @@ class BatchService:
                 started_at=started_at,
             )
             self.store.put_json(key.report_key, document)
-            return BatchOutcome(
+            return BatchOutcome.from_report(
                 key.source,
                 status,
-                report=key.report_key,
-                rows_in=document["rows_in"],
-                rows_out=document["rows_out"],
-                rows_failed=document["rows_failed"],
+                key.report_key,
+                document,
                 model=model.name if model else key.model,
                 version=model.version if model else None,
                 reason=reason,
@@ -195,13 +219,11 @@ class BatchService:
         previous = read_report(self.store, key.report_key)
         if already_done(previous, info.etag, model.version):
             assert previous is not None
-            return BatchOutcome(
+            return BatchOutcome.from_report(
                 key.source,
                 SKIPPED,
-                report=key.report_key,
-                rows_in=previous["rows_in"],
-                rows_out=previous["rows_out"],
-                rows_failed=previous["rows_failed"],
+                key.report_key,
+                previous,
                 model=model.name,
                 version=model.version,
                 reason=f"already processed: {previous['status']} for this ETag and version",

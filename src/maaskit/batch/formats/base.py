@@ -97,6 +97,16 @@ class Encoded:
     refused: list[Failure] = field(default_factory=list)
 
     @classmethod
+    def refuse_all(cls, positions: np.ndarray, reason: str) -> Encoded:
+        """No output for these rows: each goes to the report with ``reason``."""
+        return cls(
+            positions=positions[:0],
+            blob=b"",
+            offsets=np.zeros(1, np.int64),
+            refused=[Failure(int(p), reason) for p in positions.tolist()],
+        )
+
+    @classmethod
     def from_records(cls, positions: np.ndarray, records: list[bytes]) -> Encoded:
         lengths = np.fromiter((len(r) for r in records), dtype=np.int64, count=len(records))
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)

@@ -397,12 +397,7 @@ class CsvWriter:
                 f"the outputs have per-row shapes {layout} but earlier rows had {self._layout}; "
                 "a CSV needs the same columns on every line: use JSON Lines for this model"
             )
-            return Encoded(
-                positions=batch.positions[:0],
-                blob=b"",
-                offsets=np.zeros(1, np.int64),
-                refused=[Failure(int(p), reason) for p in batch.positions.tolist()],
-            )
+            return Encoded.refuse_all(batch.positions, reason)
         n = len(batch.positions)
         parts = [[str(p).encode() for p in batch.positions.tolist()]]
         for array in outputs.values():

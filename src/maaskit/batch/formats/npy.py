@@ -240,12 +240,7 @@ class NpyWriter:
                 f"the outputs have row dtype {dtype} but earlier rows had {self._dtype}; one "
                 ".npy array needs the same shape on every row: use JSON Lines for this model"
             )
-            return Encoded(
-                positions=batch.positions[:0],
-                blob=b"",
-                offsets=np.zeros(1, np.int64),
-                refused=[Failure(int(p), reason) for p in batch.positions.tolist()],
-            )
+            return Encoded.refuse_all(batch.positions, reason)
         records = np.empty(len(batch.positions), dtype=dtype)
         records["row"] = batch.positions
         for name, array in outputs.items():
