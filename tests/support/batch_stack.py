@@ -8,8 +8,6 @@ our handlers by the local stack's router (``maaskit.local.lambda_router``).
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,46 +16,11 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from maaskit.local.lambda_router import Invocation, LambdaRouter
+from maaskit.local.testing import wait_for_execution
 from maaskit.registry import Registry
 from maaskit.store import ObjectStore
+from tests.support.lambdas import Call, CountingLambdas
 from tests.support.training_stack import BUCKET, REGION, ROOT, load_template, substitute
-
-
-@dataclass(frozen=True)
-class Call:
-    function_name: str
-    event: Any
-    invocation: Invocation
-
-
-class CountingLambdas(LambdaRouter):
-    """The local stack's router, also keeping every call and how many ran at once."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.invocations: list[Call] = []
-        self.running = 0
-        self.most_at_once = 0
-        self._gauge = threading.Lock()
-
-    def invoke(self, function_name: str, event: Any, *, source: str | None = None) -> Invocation:
-        with self._gauge:
-            self.running += 1
-            self.most_at_once = max(self.most_at_once, self.running)
-        try:
-            invocation = super().invoke(function_name, event, source=source)
-        finally:
-            with self._gauge:
-                self.running -= 1
-        decoded = json.loads(event) if isinstance(event, str | bytes) else event
-        with self._gauge:
-            self.invocations.append(Call(function_name, decoded, invocation))
-        return invocation
-
-    def calls(self, function_name: str) -> list[Call]:
-        with self._gauge:
-            return [c for c in self.invocations if c.function_name == function_name]
 
 
 @dataclass
@@ -73,14 +36,7 @@ class BatchStack:
         arn = self.sfn.start_execution(
             stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(payload)
         )["executionArn"]
-        deadline = time.monotonic() + timeout
-        while True:
-            described: dict[str, Any] = self.sfn.describe_execution(executionArn=arn)
-            if described["status"] != "RUNNING":
-                return described
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{arn} still running after {timeout} s")
-            time.sleep(0.02)
+        return wait_for_execution(self.sfn, arn, timeout_s=timeout)
 
     def calls(self, logical_id: str) -> list[Call]:
         return self.lambdas.calls(self.names[logical_id])

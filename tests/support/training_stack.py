@@ -4,34 +4,27 @@ Shared by the workflow tests and ``bench/train_workflow.py``. The functions and 
 definition's substitutions are read from ``template.yaml``, so this harness fails when the
 template and ``infra/statemachines/training.asl.json`` drift apart.
 
-moto runs Lambda code only in Docker; every invocation goes through
-``LambdaFunction._invoke_lambda``, which ``InProcessLambdas`` replaces while installed.
-It has the same ``register``/``installed`` shape as the shared router that is being built
-in ``maaskit.local.lambda_router``: once that is on main, ``_router()`` below is the only
-line to change.
+moto runs Lambda code only in Docker; invocations are routed to our handlers by the
+local stack's router (``maaskit.local.lambda_router``), counting what it runs.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import itertools
 import json
-import threading
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
 import yaml
 from moto import mock_aws
 
+from maaskit.local.testing import wait_for_execution
 from maaskit.registry import Registry
 from maaskit.store import ObjectStore
+from tests.support.lambdas import Call, CountingLambdas
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -95,105 +88,6 @@ def substitute(definition: str, values: dict[str, str]) -> str:
     return definition
 
 
-# ---------------------------------------------------------------- Lambda in process
-
-
-class Context:
-    """What Powertools and our handlers read from the Lambda context."""
-
-    def __init__(self, name: str, deadline: float) -> None:
-        self.function_name = name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{name}"
-        self.memory_limit_in_mb = "3008"
-        self.aws_request_id = str(uuid.uuid4())
-        self._deadline = deadline
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-@dataclass
-class Invocation:
-    function_name: str
-    event: Any
-    error_type: str | None
-
-
-@dataclass
-class InProcessLambdas:
-    """Function name -> handler module, imported cold once per instance."""
-
-    timeout_s: float = 900.0
-    invocations: list[Invocation] = field(default_factory=list)
-    _handlers: dict[str, Callable[[Any, Any], Any]] = field(default_factory=dict)
-    _sources: dict[str, tuple[Path, str]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _ids: Iterator[int] = field(default_factory=itertools.count)
-
-    def register(
-        self, function_name: str, code_dir: Path, handler: str = "app.lambda_handler"
-    ) -> None:
-        self._sources[function_name] = (code_dir, handler)
-
-    def _handler(self, name: str) -> Callable[[Any, Any], Any]:
-        with self._lock:
-            if name not in self._handlers:
-                code_dir, handler = self._sources[name]
-                module_file, _, attribute = handler.rpartition(".")
-                spec = importlib.util.spec_from_file_location(
-                    f"_training_lambda_{next(self._ids)}_{name}", code_dir / f"{module_file}.py"
-                )
-                assert spec is not None
-                assert spec.loader is not None
-                module: ModuleType = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(module)
-                self._handlers[name] = getattr(module, attribute)
-            return self._handlers[name]
-
-    def invoke(self, name: str, event: Any) -> tuple[str, bool, str]:
-        if isinstance(event, str | bytes):
-            event = json.loads(event or "{}")
-        context = Context(name, time.monotonic() + self.timeout_s)
-        try:
-            result = self._handler(name)(event, context)
-        except Exception as err:  # the invocation's result, as the Lambda service reports it
-            error_type = type(err).__name__
-            with self._lock:
-                self.invocations.append(Invocation(name, event, error_type))
-            document = {"errorType": error_type, "errorMessage": str(err)}
-            return json.dumps(document), True, ""
-        with self._lock:
-            self.invocations.append(Invocation(name, event, None))
-        return json.dumps(result), False, ""
-
-    def calls(self, name: str) -> list[Invocation]:
-        with self._lock:
-            return [i for i in self.invocations if i.function_name == name]
-
-    @contextmanager
-    def installed(self) -> Iterator[InProcessLambdas]:
-        from moto.awslambda.models import LambdaFunction
-
-        original = LambdaFunction._invoke_lambda
-        router = self
-
-        def _invoke_lambda(function: Any, event: Any = None) -> tuple[str, bool, str]:
-            if function.function_name not in router._sources:
-                return original(function, event)
-            return router.invoke(function.function_name, event)
-
-        setattr(LambdaFunction, "_invoke_lambda", _invoke_lambda)  # noqa: B010 (moto's method)
-        try:
-            yield self
-        finally:
-            setattr(LambdaFunction, "_invoke_lambda", original)  # noqa: B010
-
-
-def _router() -> InProcessLambdas:
-    return InProcessLambdas()
-
-
 # ---------------------------------------------------------------- the stack
 
 
@@ -203,7 +97,7 @@ class TrainingStack:
     registry: Registry
     sfn: Any
     state_machine_arn: str
-    lambdas: InProcessLambdas
+    lambdas: CountingLambdas
     function_names: dict[str, str]  # logical id -> function name
 
     def start(self, spec: dict[str, Any], run_id: str) -> str:
@@ -213,14 +107,7 @@ class TrainingStack:
         return str(response["executionArn"])
 
     def wait(self, execution_arn: str, timeout: float = 120.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            described: dict[str, Any] = self.sfn.describe_execution(executionArn=execution_arn)
-            if described["status"] != "RUNNING":
-                return described
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{execution_arn} still running after {timeout} s")
-            time.sleep(0.02)
+        return wait_for_execution(self.sfn, execution_arn, timeout_s=timeout)
 
     def run(self, spec: dict[str, Any], run_id: str) -> dict[str, Any]:
         return self.wait(self.start(spec, run_id))
@@ -234,7 +121,7 @@ class TrainingStack:
         result: dict[str, Any] = self.store.get_json(f"training/{run_id}/status.json")
         return result
 
-    def calls(self, logical_id: str) -> list[Invocation]:
+    def calls(self, logical_id: str) -> list[Call]:
         return self.lambdas.calls(self.function_names[logical_id])
 
 
@@ -252,7 +139,7 @@ def training_stack(bucket: str = BUCKET) -> Iterator[TrainingStack]:
         iam = boto3.client("iam", region_name=REGION)
         role = iam.create_role(RoleName="training", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         lam = boto3.client("lambda", region_name=REGION)
-        lambdas = _router()
+        lambdas = CountingLambdas()
         arns, names = {}, {}
         for substitution, function in functions.items():
             name = f"maaskit-{function.logical_id}"
@@ -264,7 +151,7 @@ def training_stack(bucket: str = BUCKET) -> Iterator[TrainingStack]:
                 Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},  # an empty zip: code runs here
             )["FunctionArn"]
             names[function.logical_id] = name
-            lambdas.register(name, function.code_dir, function.handler)
+            lambdas.register(name, function.code_dir, function.handler, timeout_s=900)
         sfn = boto3.client("stepfunctions", region_name=REGION)
         definition = substitute((ROOT / definition_uri).read_text(), arns)
         machine = sfn.create_state_machine(name="training", definition=definition, roleArn=role)
