@@ -10,9 +10,9 @@ for keys that are not batch files at all.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from contextlib import closing
 from dataclasses import asdict, dataclass
-from collections.abc import Mapping
 from typing import IO, Any
 
 from maaskit.batch import formats
