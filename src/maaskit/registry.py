@@ -3,6 +3,7 @@
 Layout (one bucket)::
 
     models/{name}/versions/{version}/model.onnx      immutable once written
+    models/{name}/versions/{version}/{file}          the package's other files (tokenizer.json)
     models/{name}/versions/{version}/manifest.json   written last: its presence publishes
     models/{name}/aliases/{alias}.json               {"version": N}
 
@@ -27,6 +28,9 @@ from maaskit.store import ObjectStore, StoredObject
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 ALIAS_PATTERN = re.compile(r"[a-z][a-z0-9._-]{0,63}")
+FILE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+MODEL_FILE = "model.onnx"
+MANIFEST_FILE = "manifest.json"
 LATEST = "latest"
 PRODUCTION = "production"
 _CLAIM_ATTEMPTS = 50
@@ -67,11 +71,27 @@ def version_prefix(name: str, version: int) -> str:
 
 
 def artifact_key(name: str, version: int) -> str:
-    return version_prefix(name, version) + "model.onnx"
+    return version_prefix(name, version) + MODEL_FILE
+
+
+def file_key(name: str, version: int, filename: str) -> str:
+    return version_prefix(name, version) + filename
 
 
 def manifest_key(name: str, version: int) -> str:
-    return version_prefix(name, version) + "manifest.json"
+    return version_prefix(name, version) + MANIFEST_FILE
+
+
+def validate_file_name(filename: str) -> str:
+    """A package file beside model.onnx: one flat name, no path, not a reserved one."""
+    if not isinstance(filename, str) or not FILE_PATTERN.fullmatch(filename):
+        raise InvalidName(
+            f"invalid package file name {filename!r}: use a flat name of letters, digits, "
+            "'.', '_' and '-' (no folders)"
+        )
+    if filename in (MODEL_FILE, MANIFEST_FILE):
+        raise InvalidName(f"{filename!r} is reserved: pass the model as the model, not a file")
+    return filename
 
 
 def alias_key(name: str, alias: str) -> str:
@@ -80,6 +100,21 @@ def alias_key(name: str, alias: str) -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class PackageFile:
+    """One stored file of a version, as its manifest records it."""
+
+    sha256: str
+    size: int
+
+    @classmethod
+    def of(cls, data: bytes) -> PackageFile:
+        return cls(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "size": self.size}
 
 
 @dataclass(frozen=True)
@@ -95,10 +130,24 @@ class Manifest:
     metrics: Mapping[str, Any] = field(default_factory=dict)
     metadata: Mapping[str, Any] = field(default_factory=dict)
     lineage: Mapping[str, Any] = field(default_factory=dict)
+    extra_files: Mapping[str, PackageFile] = field(default_factory=dict)
+    processing: Mapping[str, Any] | None = None
 
     @property
     def artifact_key(self) -> str:
         return artifact_key(self.name, self.version)
+
+    @property
+    def files(self) -> dict[str, PackageFile]:
+        """Every file of the package, model.onnx first (old manifests: model.onnx only)."""
+        return {MODEL_FILE: PackageFile(self.sha256, self.size), **self.extra_files}
+
+    @property
+    def package_bytes(self) -> int:
+        return sum(entry.size for entry in self.files.values())
+
+    def file_key(self, filename: str) -> str:
+        return file_key(self.name, self.version, filename)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +162,8 @@ class Manifest:
             "metrics": dict(self.metrics),
             "metadata": dict(self.metadata),
             "lineage": dict(self.lineage),
+            "files": {name: entry.to_dict() for name, entry in self.files.items()},
+            **({"processing": dict(self.processing)} if self.processing is not None else {}),
         }
 
     @classmethod
@@ -127,6 +178,12 @@ class Manifest:
             metrics=data.get("metrics", {}),
             metadata=data.get("metadata", {}),
             lineage=data.get("lineage", {}),
+            extra_files={
+                filename: PackageFile(sha256=entry["sha256"], size=int(entry["size"]))
+                for filename, entry in (data.get("files") or {}).items()
+                if filename != MODEL_FILE
+            },
+            processing=data.get("processing"),
         )
 
 
@@ -151,6 +208,8 @@ class Registry:
         name: str,
         model_bytes: bytes,
         *,
+        files: Mapping[str, bytes] | None = None,
+        processing: Mapping[str, Any] | None = None,
         metrics: Mapping[str, Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
         lineage: Mapping[str, Any] | None = None,
@@ -163,17 +222,30 @@ class Registry:
         last, so a crash part-way leaves a claimed number but no visible version.
         ``move_latest=False`` leaves ``latest`` to a later :meth:`advance_latest`, for a
         workflow that must not move any alias unless it finishes.
+
+        ``files`` (e.g. ``tokenizer.json``) are stored beside the model and checksummed in
+        the manifest; ``processing`` says how text becomes inputs and outputs become the
+        answer (see ``maaskit.text``), and is checked against the model and its tokenizer.
         """
         validate_name(name)
         for alias in aliases:
             validate_alias(alias)
-        if len(model_bytes) > self.max_model_bytes:
-            raise PayloadTooLarge(
-                f"model file is {len(model_bytes)} bytes; the limit is {self.max_model_bytes} "
-                "(MAASKIT_MAX_MODEL_MB)"
-            )
+        extra = {validate_file_name(filename): data for filename, data in (files or {}).items()}
+        for filename, data in {MODEL_FILE: model_bytes, **extra}.items():
+            if len(data) > self.max_model_bytes:
+                raise PayloadTooLarge(
+                    f"{filename} is {len(data)} bytes; the limit is {self.max_model_bytes} "
+                    "(MAASKIT_MAX_MODEL_MB)"
+                )
         signature = self._inspect(model_bytes)
+        declared = None
+        if processing is not None:
+            from maaskit.text import check_package
+
+            declared = check_package(processing, signature, model_bytes, extra).to_dict()
         version = self._claim_version(name, model_bytes)
+        for filename, data in extra.items():  # before the manifest: it publishes them all
+            self.store.put(file_key(name, version, filename), data, if_none_match=True)
         manifest = Manifest(
             name=name,
             version=version,
@@ -184,6 +256,8 @@ class Registry:
             metrics=dict(metrics or {}),
             metadata=dict(metadata or {}),
             lineage=dict(lineage or {}),
+            extra_files={filename: PackageFile.of(data) for filename, data in extra.items()},
+            processing=declared,
         )
         self.store.put_json(manifest_key(name, version), manifest.to_dict(), if_none_match=True)
         if move_latest:

@@ -4,6 +4,10 @@ Warm invocations must never touch S3 for an artifact: sessions stay in an in-mem
 bounded by bytes, files stay in ``/tmp`` keyed by sha256 (so a model evicted from memory,
 or shared by two names, is not downloaded twice), and aliases are re-resolved only after a
 short TTL so that promoting a version takes effect without a redeploy.
+
+Every file of a package (``model.onnx``, ``tokenizer.json``) is streamed to ``/tmp`` while
+it is hashed, and only a file whose hash matches its manifest is renamed into the cache;
+the session is built from that file, so a model is never held twice in memory.
 """
 
 from __future__ import annotations
@@ -14,18 +18,25 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from maaskit.errors import IntegrityError, InvalidRequest, MaaskitError
-from maaskit.registry import LATEST, Manifest, Registry
+from maaskit.registry import LATEST, MODEL_FILE, Manifest, PackageFile, Registry
 from maaskit.settings import Settings
 from maaskit.signature import Signature
 from maaskit.store import ObjectStore
 from maaskit.tensors import prepare_inputs
+
+if TYPE_CHECKING:
+    from maaskit.text import TextEncoder, TextProcessing
+
+_READ_BYTES = 1024 * 1024
+_PARTIAL = ".part"
 
 
 class ModelRunError(MaaskitError):
@@ -49,6 +60,8 @@ class LoadedModel:
     manifest: Manifest
     session: Any  # onnxruntime.InferenceSession
     load_ms: float
+    processing: TextProcessing | None = None  # declared by the package, if any
+    encoder: TextEncoder | None = None  # when the model takes text
 
     @property
     def name(self) -> str:
@@ -110,10 +123,10 @@ class _SessionCache:
         if key in self._items:
             return
         self._items[key] = model
-        self.used_bytes += model.manifest.size
+        self.used_bytes += model.manifest.package_bytes
         while self.used_bytes > self.capacity_bytes and len(self._items) > 1:
             _, evicted = self._items.popitem(last=False)
-            self.used_bytes -= evicted.manifest.size
+            self.used_bytes -= evicted.manifest.package_bytes
 
     def __contains__(self, key: tuple[str, int]) -> bool:
         return key in self._items
@@ -215,44 +228,70 @@ class Runtime:
                     self._on_load(model)
         return model
 
-    def _cached_file(self, sha256: str) -> Path:
-        return self.cache_dir / f"{sha256}.onnx"
+    def _cached_file(self, filename: str, sha256: str) -> Path:
+        return self.cache_dir / f"{sha256}{Path(filename).suffix}"
 
-    def _fetch_verified(self, manifest: Manifest) -> bytes:
-        path = self._cached_file(manifest.sha256)
+    def _verified_file(self, manifest: Manifest, filename: str, entry: PackageFile) -> Path | bytes:
+        """The file, verified against the manifest: a path in /tmp, or bytes if /tmp fails.
+
+        Downloaded in chunks into a partial file while hashing; only a complete file whose
+        sha256 matches is renamed into the cache, so nothing half-written or tampered with is
+        ever found there. A file over the disk budget is verified the same way and removed
+        by the caller once used.
+        """
+        path = self._cached_file(filename, entry.sha256)
         if path.exists():
             path.touch()  # most recently used
-            return path.read_bytes()  # written only after its hash matched
-        data = self.registry.store.get_bytes(manifest.artifact_key)
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != manifest.sha256:
-            raise IntegrityError(
-                f"model {manifest.name!r} version {manifest.version} failed its integrity check "
-                f"(stored file sha256 {digest[:12]}… differs from the manifest's "
-                f"{manifest.sha256[:12]}…); it will not be served: republish the model"
-            )
-        self._keep_on_disk(path, data)
-        return data
-
-    def _keep_on_disk(self, path: Path, data: bytes) -> None:
-        """Write atomically, evicting the least recently used files to stay under budget."""
-        if len(data) > self.disk_cache_bytes:
-            return
+            return path
         try:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
-            files = sorted(self.cache_dir.glob("*.onnx"), key=lambda f: f.stat().st_mtime)
-            used = sum(f.stat().st_size for f in files)
-            while files and used + len(data) > self.disk_cache_bytes:
-                oldest = files.pop(0)
-                used -= oldest.stat().st_size
-                oldest.unlink(missing_ok=True)
-            partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")
-            partial.write_bytes(data)
+            self._make_room(entry.size)
+            partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}{_PARTIAL}")
+            handle = partial.open("wb")
+        except OSError:  # a read-only or full /tmp: verify in memory instead
+            data = self.registry.store.get_bytes(manifest.file_key(filename))
+            self._check_digest(manifest, filename, entry, hashlib.sha256(data).hexdigest())
+            return data
+        digest = hashlib.sha256()
+        try:
+            body, _ = self.registry.store.open(manifest.file_key(filename))
+            with closing(body), handle:
+                for chunk in iter(lambda: body.read(_READ_BYTES), b""):
+                    digest.update(chunk)
+                    handle.write(chunk)
+            self._check_digest(manifest, filename, entry, digest.hexdigest())
+            if entry.size > self.disk_cache_bytes:
+                return partial  # verified, used once, then removed (see _load_verified)
             partial.replace(path)
-        except OSError:
-            pass  # a full or read-only /tmp costs a re-download on eviction, nothing more
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return path
 
-    def _new_session(self, data: bytes) -> Any:
+    @staticmethod
+    def _check_digest(manifest: Manifest, filename: str, entry: PackageFile, digest: str) -> None:
+        if digest != entry.sha256:
+            raise IntegrityError(
+                f"model {manifest.name!r} version {manifest.version} failed its integrity check "
+                f"({filename} sha256 {digest[:12]}… differs from the manifest's "
+                f"{entry.sha256[:12]}…); it will not be served: republish the model"
+            )
+
+    def _make_room(self, size: int) -> None:
+        """Evict the least recently used cached files so that ``size`` more bytes fit."""
+        if size > self.disk_cache_bytes:
+            return
+        files = sorted(
+            (f for f in self.cache_dir.iterdir() if f.is_file() and not f.name.endswith(_PARTIAL)),
+            key=lambda f: f.stat().st_mtime,
+        )
+        used = sum(f.stat().st_size for f in files)
+        while files and used + size > self.disk_cache_bytes:
+            oldest = files.pop(0)
+            used -= oldest.stat().st_size
+            oldest.unlink(missing_ok=True)
+
+    def _new_session(self, model: Path | bytes) -> Any:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -260,12 +299,44 @@ class Runtime:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+        source = str(model) if isinstance(model, Path) else model
+        return ort.InferenceSession(
+            source, sess_options=options, providers=["CPUExecutionProvider"]
+        )
 
     def _load_verified(self, manifest: Manifest) -> LoadedModel:
         started = time.perf_counter()
-        data = self._fetch_verified(manifest)
-        session = self._new_session(data)
+        local = {
+            filename: self._verified_file(manifest, filename, entry)
+            for filename, entry in manifest.files.items()
+        }
+        try:
+            session = self._new_session(local[MODEL_FILE])
+            processing, encoder = _text_processing(manifest, local)
+        finally:
+            for item in local.values():
+                if isinstance(item, Path) and item.name.endswith(_PARTIAL):
+                    item.unlink(missing_ok=True)
         return LoadedModel(
-            manifest=manifest, session=session, load_ms=(time.perf_counter() - started) * 1000
+            manifest=manifest,
+            session=session,
+            load_ms=(time.perf_counter() - started) * 1000,
+            processing=processing,
+            encoder=encoder,
         )
+
+
+def _text_processing(
+    manifest: Manifest, local: Mapping[str, Path | bytes]
+) -> tuple[TextProcessing | None, TextEncoder | None]:
+    """The package's processing, and its tokenizer when it takes text (tokenizers loads here)."""
+    if manifest.processing is None:
+        return None, None
+    from maaskit.text import TextEncoder, TextProcessing
+
+    processing = TextProcessing.from_dict(manifest.processing)
+    if processing.input is None:
+        return processing, None
+    source = local[processing.input.tokenizer]
+    data = source.read_bytes() if isinstance(source, Path) else source
+    return processing, TextEncoder(data.decode("utf-8"), processing)

