@@ -21,6 +21,7 @@ from maaskit.errors import MaaskitError
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a reader that went away
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -98,7 +99,11 @@ def _add_local(commands: _Commands) -> None:
     up.add_argument("--api-port", type=int, default=3000, help="local API port (default 3000)")
     up.add_argument("--aws-port", type=int, default=5000, help="embedded AWS port (default 5000)")
     up.add_argument("--data", type=Path, help="keep the bucket in this folder between runs")
-    up.add_argument("--template", type=Path, default=Path("template.yaml"))
+    up.add_argument(
+        "--template",
+        type=Path,
+        help="the SAM template (default: the nearest template.yaml, or the package's own)",
+    )
     up.add_argument("--stack-name", default="maaskit-local")
     up.add_argument(
         "--parameter",
@@ -132,6 +137,7 @@ def _add_predict(commands: _Commands) -> None:
         "--input", required=True, dest="input_data", help="JSON, @file.json, @file.npy or @-"
     )
     predict.add_argument("--v2", action="store_true", help="use the Open Inference Protocol V2")
+    predict.add_argument("--pretty", action="store_true", help="indented JSON (default: one line)")
     which = predict.add_mutually_exclusive_group()
     which.add_argument("--version", dest="model_version")
     which.add_argument("--alias")
@@ -176,6 +182,7 @@ def _add_demo(commands: _Commands) -> None:
     demo.add_argument("--api-port", type=int, default=3000)
     demo.add_argument("--aws-port", type=int, default=5000)
     demo.add_argument("--no-wait", action="store_true", help="stop when the demo is done")
+    demo.add_argument("--template", type=Path, help="the SAM template (default: as local up)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -280,22 +287,30 @@ def _predict(args: argparse.Namespace) -> int:
         version=args.model_version,
         alias=args.alias,
     )
-    _print(reply)
+    from maaskit.console import to_compact_json, to_json
+
+    print(to_json(reply) if args.pretty else to_compact_json(reply))
     return 0
 
 
 def _train_start(args: argparse.Namespace) -> int:
     from maaskit.console import ProgressBar
+    from maaskit.errors import InvalidRequest
+    from maaskit.training.spec import parse_spec
 
     try:
         spec = json.loads(args.spec.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise UsageError(f"{args.spec} is not valid JSON ({err.msg}, line {err.lineno})") from None
+    try:  # a bad spec is a usage error here, never a failed execution over there
+        parse_spec(spec)
+    except InvalidRequest as err:
+        raise UsageError(f"{args.spec}: {err}") from None
     client = _client(args)
     run = client.start_training(spec)
     print(f"started training run {run.run_id}")
     if not args.wait:
-        print(f"follow it with: maaskit train status {run.run_id}")
+        print(f"follow it with: {follow_up(args, 'train', 'status', run.run_id)}")
         return 0
     epochs = spec.get("epochs") if isinstance(spec.get("epochs"), int) else None
     status = client.wait_for_training(run.run_id, on_progress=ProgressBar(epochs))
@@ -306,6 +321,32 @@ def _train_start(args: argparse.Namespace) -> int:
     if status.output is not None:
         _print(status.output)
     return 0
+
+
+# The target flags worth repeating in a follow-up command (not the API key: no secrets echoed).
+_REPEATED_TARGET_FLAGS = (
+    ("api_url", "--api-url"),
+    ("aws_endpoint_url", "--aws-endpoint-url"),
+    ("stack", "--stack"),
+    ("bucket", "--bucket"),
+    ("region", "--region"),
+)
+
+
+def follow_up(args: argparse.Namespace, *words: str) -> str:
+    """The exact command to paste next, naming the same deployment as this one."""
+    import shlex
+
+    parts = ["maaskit"]
+    if args.local:
+        parts.append("--local")
+    for attribute, flag in _REPEATED_TARGET_FLAGS:
+        value = getattr(args, attribute, None)
+        if value:
+            parts += [flag, str(value)]
+    if args.sigv4:
+        parts.append("--sigv4")
+    return shlex.join([*parts, *words])
 
 
 def _train_status(args: argparse.Namespace) -> int:
@@ -352,15 +393,27 @@ def _batch_submit(args: argparse.Namespace) -> int:
     if not args.wait:
         print(f"predictions will appear at {client.store.uri(job.output_key)}")
         return 0
-    report = client.wait_for_batch(job, timeout_s=args.timeout)
-    _print(report)
-    output = args.output or Path(args.file.stem + ".predictions" + args.file.suffix)
+    from maaskit.console import WaitingLine, batch_summary
+
+    waiting = WaitingLine(f"waiting for the report of {args.file.name}")
     try:
-        client.download(job.output_key, output)
-    except MaaskitError:
-        print(f"no predictions file at {client.store.uri(job.output_key)}", file=sys.stderr)
+        report = client.wait_for_batch(job, timeout_s=args.timeout, on_wait=waiting)
+    finally:
+        waiting.close()
+    print(batch_summary(report, client.store.uri(job.output_key)))
+    failed = int(report.get("rows_failed") or 0)
+    if report.get("output") is None:
+        print(f"no predictions were written: {report.get('reason')}", file=sys.stderr)
         return EXIT_ERROR
+    output = args.output or Path(args.file.stem + ".predictions" + args.file.suffix)
+    client.download(job.output_key, output)
     print(f"saved predictions to {output}")
+    if failed:
+        print(
+            f"{failed} row(s) failed; the reasons are in {client.store.uri(job.report_keys[0])}",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     return 0
 
 
@@ -424,6 +477,15 @@ def _error_line(err: BaseException) -> str:
     return f"{name}: {err}"
 
 
+def _quiet_broken_pipe() -> int:
+    """``maaskit ... | head``: the reader left; say nothing, and let exit not fail on flush."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -435,6 +497,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except UsageError as err:
         print(f"maaskit: error: {err}", file=sys.stderr)
         return EXIT_USAGE

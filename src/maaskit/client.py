@@ -63,6 +63,17 @@ def _array(data: Any, datatype: str | None, shape: Sequence[int] | None = None) 
     return array.reshape(shape) if shape is not None else array
 
 
+def _nested(data: Any, shape: Sequence[int] | None) -> Any:
+    """Flat V2 ``data`` nested by ``shape``, each number kept as the server wrote it.
+
+    Not through the declared dtype: a float32 read back into Python prints as
+    0.10000000149011612 where the server sent 0.1.
+    """
+    if shape is None or not isinstance(data, list):
+        return data
+    return np.asarray(data, dtype=object).reshape(shape).tolist()
+
+
 def _quote(segment: str) -> str:
     from urllib.parse import quote
 
@@ -221,6 +232,14 @@ class Model:
 
     def infer(self, x: ArrayLike | Mapping[str, ArrayLike] | None = None) -> dict[str, np.ndarray]:
         """The same through the Open Inference Protocol V2 (``/v2/models/{name}/infer``)."""
+        reply = self.infer_reply(x)
+        return {
+            o["name"]: _array(o["data"], o.get("datatype"), o.get("shape"))
+            for o in reply["outputs"]
+        }
+
+    def infer_reply(self, x: ArrayLike | Mapping[str, ArrayLike] | None = None) -> dict[str, Any]:
+        """The V2 reply as the server sent it (JSON numbers as written, ``model_version``)."""
         x = self._take_input(x)
         declared = self._declared()
         inputs = declared.get("inputs", [])
@@ -242,13 +261,10 @@ class Model:
                     "data": _jsonable(array.reshape(-1)),
                 }
             )
-        reply = self.transport.request(
+        reply: dict[str, Any] = self.transport.request(
             "POST", self._v2_path(self._resolved_version()) + "/infer", body={"inputs": tensors}
         )
-        return {
-            o["name"]: _array(o["data"], o.get("datatype"), o.get("shape"))
-            for o in reply["outputs"]
-        }
+        return reply
 
 
 # training runs and batch jobs -----------------------------------------------------------
@@ -462,8 +478,14 @@ class Client:
                 return self.transport.request(
                     "POST", model._v2_path(version_part) + "/infer", body=data
                 )
-            outputs = model.infer(data)
-            return {"model_name": name, "outputs": {k: v.tolist() for k, v in outputs.items()}}
+            reply = model.infer_reply(data)
+            return {
+                "model_name": reply.get("model_name", name),
+                "model_version": reply.get("model_version"),
+                "outputs": {
+                    o["name"]: _nested(o["data"], o.get("shape")) for o in reply["outputs"]
+                },
+            }
         body = (
             data
             if isinstance(data, dict) and ({"input", "inputs"} & set(data))
@@ -598,19 +620,24 @@ class Client:
         path = Path(path)
         if path.suffix.lower() not in (".jsonl", ".csv", ".npy"):
             raise InvalidRequest(f"{path.name}: batch files are .jsonl, .csv or .npy")
-        key = f"batch/in/{model}/{path.name}"
+        from maaskit.batch.keys import IN_PREFIX, parse_batch_key, rejected_report_key
+
+        key = f"{IN_PREFIX}{model}/{path.name}"
+        try:
+            parsed = parse_batch_key(key)
+        except InvalidRequest as err:
+            raise InvalidRequest(f"{path.name}: {err}") from None
         submitted_at = time.time()
         with path.open("rb") as handle:
             self.store.upload_file(key, handle, content_type=_content_type(path))
         head = self.store.head(key)
-        out = f"batch/out/{model}/{path.name}"
-        stem = out[: -len(path.suffix)]
         return BatchJob(
             model=model,
             input_key=key,
             etag=_etag(head.etag) if head else "",
-            output_key=out,
-            report_keys=(f"{stem}.report.json", f"{out}.report.json"),
+            output_key=parsed.output_key,
+            # where the batch function writes it, or where it goes if it refuses the key
+            report_keys=(parsed.report_key, rejected_report_key(key)),
             submitted_at=submitted_at,
         )
 
@@ -626,13 +653,22 @@ class Client:
         return None
 
     def wait_for_batch(
-        self, job: BatchJob, *, timeout_s: float = 600.0, poll_s: float = 0.5
+        self,
+        job: BatchJob,
+        *,
+        timeout_s: float = 600.0,
+        poll_s: float = 0.5,
+        on_wait: Callable[[float], None] | None = None,
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
+        """The job's report; ``on_wait`` is called with the seconds waited so far."""
+        started = time.monotonic()
+        deadline = started + timeout_s
         while True:
             report = self.batch_report(job)
             if report is not None:
                 return report
+            if on_wait is not None:
+                on_wait(time.monotonic() - started)
             if time.monotonic() > deadline:
                 raise MaaskitError(
                     f"no report for {job.input_key} after {timeout_s:g} s: is a batch function "

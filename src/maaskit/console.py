@@ -19,6 +19,11 @@ def to_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=False, default=str)
 
 
+def to_compact_json(value: Any) -> str:
+    """One line: a tensor reply stays a line a person can scroll past, not one per number."""
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     """Left-aligned columns, two spaces apart."""
     cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
@@ -80,3 +85,33 @@ class ProgressBar:
             self.stream.write(line + "\n")
         self.stream.flush()
         self._last = line
+
+
+class WaitingLine:
+    """``waiting for ... 12s`` redrawn on a terminal; one line in logs; cleared by ``close``."""
+
+    def __init__(self, what: str, stream: TextIO | None = None) -> None:
+        self.what = what
+        self.stream = stream or sys.stderr
+        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._shown = False
+
+    def __call__(self, waited_s: float) -> None:
+        if self._tty:
+            self.stream.write(f"\r\x1b[2K{self.what} ... {waited_s:.0f}s")
+            self.stream.flush()
+        elif not self._shown:
+            self.stream.write(f"{self.what} ...\n")
+        self._shown = True
+
+    def close(self) -> None:
+        if self._tty and self._shown:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+
+
+def batch_summary(report: Mapping[str, Any], output_uri: str) -> str:
+    """One line for a batch report: its status, the row counts, where the predictions are."""
+    counts = ", ".join(f"{report.get(f'rows_{k}', 0)} {k}" for k in ("in", "out", "failed"))
+    where = output_uri if report.get("output") else "no output written"
+    return f"{report.get('status', 'UNKNOWN')}: rows {counts} -> {where}"

@@ -1,7 +1,8 @@
-"""Training curves as a PNG, with no plotting library: a small raster, lines and a 3x5 font.
+"""Training curves as a PNG: drawn by matplotlib when the ``plot`` extra is installed, else
+by a small raster writer here (lines and a 3x5 font).
 
 ``maaskit train plot`` should work wherever the SDK does, and matplotlib is a large
-dependency for two line charts. Loss curves go in the left panel, the other metrics
+dependency for two line charts, so it stays optional. Loss curves go in the left panel, the other metrics
 (accuracy, validation scores) in the right one, against the epoch (or the row number).
 """
 
@@ -11,7 +12,7 @@ import itertools
 import math
 import struct
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,48 +161,84 @@ def series_from_metrics(
     return (x_key or "row"), losses, others
 
 
-def _label(value: float) -> str:
-    if value == 0:
-        return "0"
-    if value == int(value) and abs(value) < 1e6:
-        return str(int(value))
-    if abs(value) >= 1000 or abs(value) < 0.01:
-        return f"{value:.2e}"
-    return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+def nice_ticks(low: float, high: float, count: int = 6) -> list[float]:
+    """Round tick values (steps of 1, 2 or 5 times a power of ten) covering [low, high]."""
+    if high <= low:
+        return [low]
+    raw = (high - low) / max(1, count - 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    first = math.ceil(low / step - 1e-9) * step
+    ticks = []
+    value = first
+    while value <= high + step * 1e-9:
+        ticks.append(round(value, 12))
+        value += step
+    return ticks
+
+
+def tick_format(ticks: Sequence[float]) -> Callable[[float], str]:
+    """One format for every tick of an axis: as many decimals as the step needs, no more."""
+    step = min((b - a for a, b in itertools.pairwise(ticks)), default=1.0) or 1.0
+    largest = max((abs(t) for t in ticks), default=0.0)
+    if largest >= 1e5 or (largest and largest < 1e-3):
+        return lambda value: f"{value:.1e}"
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    return lambda value: f"{value:.{decimals}f}"
+
+
+def value_range(series: Sequence[Series]) -> tuple[float, float]:
+    """The y range to show: a little room around the data, never past 1 for fractions."""
+    ys = [y for s in series for y in s.y]
+    low, high = min(ys), max(ys)
+    if high == low:
+        low, high = low - 0.5, high + 0.5
+    pad = (high - low) * 0.05
+    fractions = all(0.0 <= y <= 1.0 for y in ys)  # accuracy, F1, ...: the axis stops at 1
+    low, high = low - pad, high + pad
+    if fractions:
+        low, high = max(0.0, low), min(1.0, high)
+    return low, high
 
 
 def _panel(
     canvas: Canvas,
     box: tuple[int, int, int, int],
     title: str,
-    x_label: str,
+    axis_titles: tuple[str, str],
     series: Sequence[Series],
 ) -> None:
     left, top, right, bottom = box
-    canvas.text(left, top - 26, title)
+    x_title, y_title = axis_titles
+    canvas.text(left, top - 40, title)
+    canvas.text(left - 90, top - 20, y_title)
     xs = [x for s in series for x in s.x]
-    ys = [y for s in series for y in s.y]
     x_min, x_max = min(xs), max(xs)
-    y_min, y_max = min(ys), max(ys)
     if x_max == x_min:
         x_max = x_min + 1
-    if y_max == y_min:
-        y_min, y_max = y_min - 0.5, y_max + 0.5
-    pad = (y_max - y_min) * 0.05
-    y_min, y_max = y_min - pad, y_max + pad
-    for fraction in (0.0, 0.25, 0.5, 0.75, 1.0):  # grid and y labels
-        y = round(bottom - fraction * (bottom - top))
+    y_min, y_max = value_range(series)
+    y_ticks = [t for t in nice_ticks(y_min, y_max, 6) if y_min <= t <= y_max]
+    y_text = tick_format(y_ticks)
+    for tick in y_ticks:  # grid and y labels
+        y = round(bottom - (tick - y_min) / (y_max - y_min) * (bottom - top))
         canvas.rect(left, y, right, y, GREY)
-        text = _label(y_min + fraction * (y_max - y_min))
+        text = y_text(tick)
         canvas.text(left - 8 * len(text) - 8, y - 5, text)
     canvas.rect(left, top, left + 1, bottom, BLACK)
     canvas.rect(left, bottom, right, bottom + 1, BLACK)
-    canvas.text(left, bottom + 10, _label(x_min))
-    end_label = _label(x_max)
-    canvas.text(right - 8 * len(end_label), bottom + 10, end_label)
-    canvas.text((left + right) // 2 - 4 * len(x_label), bottom + 10, x_label)
+    x_ticks = [t for t in nice_ticks(x_min, x_max, 8) if x_min <= t <= x_max]
+    if all(float(t).is_integer() for t in xs):
+        x_ticks = [t for t in x_ticks if float(t).is_integer()]
+    x_text = tick_format(x_ticks)
+    for tick in x_ticks:
+        x = round(left + (tick - x_min) / (x_max - x_min) * (right - left))
+        canvas.rect(x, bottom, x, bottom + 5, BLACK)
+        text = x_text(tick)
+        canvas.text(x - 4 * len(text), bottom + 10, text)
+    canvas.text((left + right) // 2 - 4 * len(x_title), bottom + 28, x_title)
 
     def point(x: float, y: float) -> tuple[float, float]:
+        y = min(max(y, y_min), y_max)
         return (
             left + (x - x_min) / (x_max - x_min) * (right - left),
             bottom - (y - y_min) / (y_max - y_min) * (bottom - top),
@@ -220,23 +257,81 @@ def _panel(
                 round(points[0][1]) + 2,
                 color,
             )
-        legend_y = top - 26 + 14 * index  # a column at the right of the title row
+        legend_y = top - 40 + 14 * index  # a column at the right of the title row
         canvas.rect(right - 150, legend_y + 4, right - 136, legend_y + 5, color)
         canvas.text(right - 130, legend_y, curve.name[:16])
 
 
-def render_curves(rows: Sequence[Mapping[str, Any]], title: str = "") -> bytes:
-    """A PNG of the loss curves (left) and the other metrics (right)."""
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    y_title: str
+    series: list[Series]
+
+
+def _panels(rows: Sequence[Mapping[str, Any]], title: str) -> tuple[str, list[Panel]]:
     x_label, losses, others = series_from_metrics(rows)
-    panels = [(f"{title} loss".strip(), losses), (f"{title} metrics".strip(), others)]
-    panels = [(name, series) for name, series in panels if series]
+    panels = [
+        Panel(f"{title} loss".strip(), "loss", losses),
+        Panel(f"{title} metrics".strip(), "value", others),
+    ]
+    panels = [panel for panel in panels if panel.series]
     if not panels:
         raise ValueError("no numeric metrics to plot yet")
-    panel_width, height = 540, 400
+    return x_label, panels
+
+
+def render_curves(
+    rows: Sequence[Mapping[str, Any]], title: str = "", *, use_matplotlib: bool | None = None
+) -> bytes:
+    """A PNG of the loss curves (left) and the other metrics (right).
+
+    With matplotlib installed (the ``plot`` extra) it draws them; without it, the small
+    raster writer here does, so the command works wherever the SDK does.
+    """
+    x_label, panels = _panels(rows, title)
+    if use_matplotlib is None:
+        import importlib.util
+
+        use_matplotlib = importlib.util.find_spec("matplotlib") is not None
+    if use_matplotlib:
+        return _matplotlib_png(x_label, panels)
+    panel_width, height = 560, 420
     canvas = Canvas(panel_width * len(panels), height)
-    for index, (name, series) in enumerate(panels):
+    for index, panel in enumerate(panels):
         offset = index * panel_width
         _panel(
-            canvas, (offset + 90, 70, offset + panel_width - 20, height - 50), name, x_label, series
+            canvas,
+            (offset + 100, 80, offset + panel_width - 20, height - 60),
+            panel.title,
+            (x_label, panel.y_title),
+            panel.series,
         )
     return canvas.png()
+
+
+def _matplotlib_png(x_label: str, panels: Sequence[Panel]) -> bytes:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed
+    from matplotlib import pyplot
+    from matplotlib.ticker import MaxNLocator
+
+    figure, axes = pyplot.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
+    for axis, panel in zip(axes[0], panels, strict=True):
+        for curve in panel.series:
+            axis.plot(curve.x, curve.y, label=curve.name, marker="o" if len(curve.x) == 1 else "")
+        axis.set_title(panel.title)
+        axis.set_xlabel(x_label)
+        axis.set_ylabel(panel.y_title)
+        axis.set_ylim(*value_range(panel.series))
+        axis.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=x_label in X_KEYS))
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize="small")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    pyplot.close(figure)
+    return buffer.getvalue()

@@ -99,9 +99,20 @@ def test_a_taken_port_is_one_clear_error() -> None:
     start_stack(SAMPLE_TEMPLATE).stop()
 
 
+def _ignore_sigint() -> None:
+    """As a shell starts a background job (``cmd &``): SIGINT ignored from the start."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
-def test_local_up_runs_until_a_signal_and_leaves_nothing(stop_signal: int) -> None:
+@pytest.mark.parametrize(
+    ("stop_signal", "started_ignoring_sigint"),
+    [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGINT, True)],
+    ids=["sigterm", "ctrl-c", "ctrl-c-in-a-background-job"],
+)
+def test_local_up_runs_until_a_signal_and_leaves_nothing(
+    stop_signal: int, started_ignoring_sigint: bool
+) -> None:
     api_port, aws_port = free_port(), free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     process = subprocess.Popen(
@@ -115,6 +126,7 @@ def test_local_up_runs_until_a_signal_and_leaves_nothing(stop_signal: int) -> No
         text=True,
         env=env,
         cwd=ROOT,
+        preexec_fn=_ignore_sigint if started_ignoring_sigint else None,  # noqa: PLW1509
     )  # fmt: skip
     try:
         assert process.stdout is not None

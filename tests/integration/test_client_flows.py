@@ -76,11 +76,23 @@ def test_batch_file_through_the_bucket(client: Client, tmp_path: Path) -> None:
     job = client.submit_batch(rows, "summer")
     report = client.wait_for_batch(job, timeout_s=10)
 
-    # Then the report and the predictions are the second file's
+    # Then the report and the predictions are the second file's, where the batch function
+    # puts them (the SDK derives the keys with the core's own key functions)
     assert job.input_key == "batch/in/summer/rows.jsonl"
+    assert job.output_key == "batch/out/summer/rows.jsonl"
+    assert job.report_keys[0] == "batch/out/summer/rows.jsonl.report.json"
     assert report["rows"] == 3
     out = client.download(job.output_key, tmp_path / "out.jsonl")
     assert [json.loads(line)["sum"] for line in out.read_text().splitlines()] == [3, 7, 11]
+
+
+def test_batch_file_names_the_batch_function_would_refuse_are_refused_before_upload(
+    client: Client, tmp_path: Path
+) -> None:
+    path = tmp_path / "rows;1.jsonl"
+    path.write_text("[1]\n")
+    with pytest.raises(InvalidRequest, match=r"rows;1\.jsonl"):
+        client.submit_batch(path, "m")
 
 
 def test_batch_files_must_have_a_known_format(client: Client, tmp_path: Path) -> None:

@@ -42,6 +42,51 @@ class FakeClient:
     def training_metrics(self, run_id: str) -> list[dict[str, Any]]:
         return [{"epoch": e, "loss": 1 / e} for e in range(1, 4)]
 
+    # batch: a job whose report says 2 of 3 rows failed
+    report: dict[str, Any] = {
+        "status": "COMPLETED_WITH_ERRORS",
+        "rows_in": 3,
+        "rows_out": 1,
+        "rows_failed": 2,
+        "failures": [{"line": 2, "error": "bad"}, {"line": 3, "error": "bad"}],
+        "output": {"key": "batch/out/m/rows.jsonl", "etag": "e"},
+    }
+
+    @property
+    def store(self) -> Any:
+        class Store:
+            def uri(self, key: str) -> str:
+                return f"s3://bucket/{key}"
+
+        return Store()
+
+    def submit_batch(self, path: Path, model: str) -> Any:
+        from maaskit.client import BatchJob
+
+        name = Path(path).name
+        return BatchJob(model, f"batch/in/{model}/{name}", "e", f"batch/out/{model}/{name}",
+                        (f"batch/out/{model}/{name}.report.json",), 0.0)  # fmt: skip
+
+    def wait_for_batch(self, job: Any, *, timeout_s: float, on_wait: Any) -> dict[str, Any]:
+        on_wait(0.5)
+        return self.report
+
+    def download(self, key: str, destination: Path) -> Path:
+        self.calls.append(("download", (key, destination)))
+        Path(destination).write_text("{}\n")
+        return Path(destination)
+
+
+VALID_SPEC: dict[str, Any] = {
+    "model": "m",
+    "dataset": "s3://bucket/datasets/d.csv",
+    "target": "label",
+    "architecture": {"type": "softmax"},
+    "optimizer": {"type": "adam", "learning_rate": 0.01},
+    "epochs": 3,
+    "batch_size": 32,
+}
+
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeClient:
@@ -148,13 +193,13 @@ def test_failed_training_run_exits_1_with_its_error(
     fake: FakeClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps({"model": "m", "epochs": 3}))
+    spec.write_text(json.dumps(VALID_SPEC))
 
     code = cli.main(["train", "start", str(spec), "--wait"])
 
     captured = capsys.readouterr()
     assert code == 1
-    assert fake.calls == [("train", {"model": "m", "epochs": 3})]
+    assert fake.calls == [("train", VALID_SPEC)]
     assert "epoch 1/3" in captured.err  # the progress bar
     assert "training run run-1 FAILED: BadSpecError (no)" in captured.err
 
@@ -169,3 +214,110 @@ def test_conflicting_targets_are_refused(capsys: pytest.CaptureFixture[str]) -> 
     code = cli.main(["--local", "--stack", "prod", "models", "list"])
     assert code == 1
     assert "--local already names the endpoints" in capsys.readouterr().err
+
+
+def test_predict_prints_one_line_of_json_unless_pretty(
+    fake: FakeClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["predict", "digits", "--input", "[[1, 2]]"]) == 0
+    compact = capsys.readouterr().out
+    assert compact == '{"model":"digits","version":1,"outputs":{"y":[[1.0]]}}\n'
+
+    assert cli.main(["predict", "digits", "--input", "[[1, 2]]", "--pretty"]) == 0
+    pretty = capsys.readouterr().out
+    assert len(pretty.splitlines()) > 5
+    assert json.loads(pretty) == json.loads(compact)
+
+
+def test_a_misspelt_spec_field_is_a_usage_error_with_a_hint_before_anything_starts(
+    fake: FakeClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({**VALID_SPEC, "epocs": 3}))
+
+    code = cli.main(["--local", "train", "start", str(spec)])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "unknown field(s) 'epocs'" in err
+    assert "(did you mean 'epochs'?)" in err
+    assert fake.calls == []  # nothing was started
+
+
+def test_train_start_hint_repeats_the_target_flags(
+    fake: FakeClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(VALID_SPEC))
+
+    assert cli.main(["train", "start", str(spec), "--local"]) == 0
+    assert "follow it with: maaskit --local train status run-1" in capsys.readouterr().out
+
+    argv = ["--api-url", "http://h:3000/", "--aws-endpoint-url", "http://h:5000"]
+    assert cli.main([*argv, "train", "start", str(spec)]) == 0
+    assert (
+        "follow it with: maaskit --api-url http://h:3000/ --aws-endpoint-url http://h:5000 "
+        "train status run-1"
+    ) in capsys.readouterr().out
+
+
+def test_batch_submit_wait_summarises_and_fails_when_rows_failed(
+    fake: FakeClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("[1]\n[2]\n[3]\n")
+    output = tmp_path / "out.jsonl"
+
+    code = cli.main(["batch", "submit", str(rows), "--model", "m", "--wait", "-o", str(output)])
+
+    captured = capsys.readouterr()
+    assert code == 1
+    assert (
+        "COMPLETED_WITH_ERRORS: rows 3 in, 1 out, 2 failed -> s3://bucket/batch/out/m/rows.jsonl"
+        in captured.out
+    )
+    assert "failures" not in captured.out  # a summary, not the whole report
+    assert "2 row(s) failed" in captured.err
+    assert "waiting for the report of rows.jsonl" in captured.err
+    assert output.exists()
+
+
+def test_batch_submit_wait_exits_0_when_every_row_succeeded(
+    fake: FakeClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.report = {**fake.report, "status": "COMPLETED", "rows_out": 3, "rows_failed": 0}
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("[1]\n[2]\n[3]\n")
+
+    code = cli.main(["batch", "submit", str(rows), "--model", "m", "--wait", "-o",
+                     str(tmp_path / "o.jsonl")])  # fmt: skip
+
+    assert code == 0
+    assert "rows 3 in, 3 out, 0 failed" in capsys.readouterr().out
+
+
+def test_a_closed_pipe_exits_quietly(
+    fake: FakeClient, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise BrokenPipeError
+
+    monkeypatch.setattr(cli, "_models_list", lambda args: broken())
+    monkeypatch.setattr(cli, "_quiet_broken_pipe", lambda: cli.EXIT_BROKEN_PIPE)
+    assert cli.main(["models", "list"]) == cli.EXIT_BROKEN_PIPE
+    assert capsys.readouterr().err == ""
+
+
+def test_the_template_is_found_from_a_subfolder_or_named(tmp_path: Path) -> None:
+    from maaskit.errors import MaaskitError
+    from maaskit.local.cli_local import find_template
+
+    (tmp_path / "template.yaml").write_text("Resources: {}\n")
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    assert find_template(cwd=nested) == (tmp_path / "template.yaml").resolve()
+    named = tmp_path / "other.yaml"
+    named.write_text("Resources: {}\n")
+    assert find_template(named) == named
+    with pytest.raises(MaaskitError, match="no such file"):
+        find_template(tmp_path / "missing.yaml")

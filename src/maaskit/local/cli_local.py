@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 
 from maaskit.errors import MaaskitError
@@ -45,17 +46,23 @@ def parse_parameters(pairs: Sequence[str]) -> dict[str, str]:
 
 @contextmanager
 def stop_on_signals() -> Iterator[threading.Event]:
-    """An event set by SIGTERM (Ctrl-C stays a KeyboardInterrupt), handlers restored after."""
+    """An event set by SIGTERM; Ctrl-C a KeyboardInterrupt; handlers restored after.
+
+    SIGINT's handler is installed explicitly: a shell starts background jobs with SIGINT
+    ignored, and Python then never installs its own, so Ctrl-C would do nothing.
+    """
     stop = threading.Event()
 
     def handle(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    previous = signal.signal(signal.SIGTERM, handle)
+    previous_term = signal.signal(signal.SIGTERM, handle)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def examples(stack: LocalStack) -> str:
@@ -70,6 +77,31 @@ def examples(stack: LocalStack) -> str:
             "  maaskit --local models list",
             f"  AWS_ENDPOINT_URL={aws} aws s3 ls s3://{stack.bucket}/ --recursive",
         ]
+    )
+
+
+TEMPLATE_NAME = "template.yaml"
+
+
+def find_template(explicit: Path | None = None, *, cwd: Path | None = None) -> Path:
+    """The template to run: ``--template``, else the nearest ``template.yaml`` from the
+    current folder up, else the one beside the installed package's source tree."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise MaaskitError(f"--template {explicit}: no such file")
+        return explicit
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / TEMPLATE_NAME).is_file():
+            return folder / TEMPLATE_NAME
+    import maaskit
+
+    beside_package = Path(maaskit.__file__).resolve().parents[2] / TEMPLATE_NAME
+    if beside_package.is_file():
+        return beside_package
+    raise MaaskitError(
+        f"no {TEMPLATE_NAME} here or in any folder above {here}: run from a maaskit "
+        "checkout, or name one with --template PATH"
     )
 
 
@@ -95,7 +127,7 @@ def serve_until_stopped(stack: LocalStack, stop: threading.Event) -> None:
 def up(args: argparse.Namespace) -> int:
     configure_logging(args.verbose)
     options = StackOptions(
-        template=args.template,
+        template=find_template(args.template),
         api_port=args.api_port,
         aws_port=args.aws_port,
         data_dir=args.data,
@@ -121,5 +153,9 @@ def demo(args: argparse.Namespace) -> int:
     configure_logging(False)
     with stop_on_signals() as stop:
         return run_demo(
-            api_port=args.api_port, aws_port=args.aws_port, wait=not args.no_wait, stop=stop
+            api_port=args.api_port,
+            aws_port=args.aws_port,
+            wait=not args.no_wait,
+            stop=stop,
+            template=find_template(getattr(args, "template", None)),
         )

@@ -222,10 +222,16 @@ def run_demo(
     aws_port: int = 5000,
     wait: bool = True,
     stop: threading.Event | None = None,
+    template: Path = Path("template.yaml"),
 ) -> int:
     stop = stop or threading.Event()
     _step(1, "Starting the local stack (moto as the embedded AWS, handlers in process)")
-    options = StackOptions(api_port=api_port, aws_port=aws_port, parameters=_quiet_handlers())
+    options = StackOptions(
+        template=template,
+        api_port=api_port,
+        aws_port=aws_port,
+        parameters=_quiet_handlers(template),
+    )
     with LocalStack(options) as stack:
         client = Client(
             Target(

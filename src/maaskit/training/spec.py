@@ -8,6 +8,7 @@ silently ignored would cost a whole training run.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -168,8 +169,10 @@ def _no_unknown_keys(data: Mapping[str, Any], allowed: set[str], path: str) -> N
     unknown = sorted(set(data) - allowed)
     if unknown:
         where = "the training spec" if not path else f"{path!r}"
+        close = difflib.get_close_matches(str(unknown[0]), sorted(allowed), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise InvalidRequest(
-            f"unknown field(s) {', '.join(map(repr, unknown))} in {where}; "
+            f"unknown field(s) {', '.join(map(repr, unknown))} in {where}{hint}; "
             f"allowed: {', '.join(sorted(allowed))}"
         )
 
