@@ -173,5 +173,10 @@ def test_readme_walkthrough_with_the_command_line(
     batch = tmp_path / "batch.jsonl"
     batch.write_text("[1, 2, 3, 4]\n[0, 0, 0, 0]\n[1, 2]\n")
     output = tmp_path / "predictions.jsonl"
-    run("batch", "submit", str(batch), "--model", "walk", "--wait", "-o", str(output))
+    # a failed row makes the command fail (exit 1), after saving what did succeed
+    assert cli.main([*target, "batch", "submit", str(batch), "--model", "walk", "--wait",
+                     "-o", str(output)]) == 1  # fmt: skip
+    captured = capsys.readouterr()
+    assert "rows 3 in, 2 out, 1 failed" in captured.out
+    assert "1 row(s) failed" in captured.err
     assert len(output.read_text().splitlines()) == 2  # the third row is in the report
