@@ -27,7 +27,7 @@ import numpy as np
 
 from maaskit.errors import IntegrityError, InvalidRequest, MaaskitError
 from maaskit.registry import LATEST, MODEL_FILE, Manifest, PackageFile, Registry
-from maaskit.settings import Settings
+from maaskit.settings import DEFAULT_CACHE_DIR, Settings
 from maaskit.signature import Signature
 from maaskit.store import ObjectStore
 from maaskit.tensors import prepare_inputs
@@ -143,7 +143,7 @@ class Runtime:
         registry: Registry,
         *,
         cache_bytes: int = 1024 * 1024 * 1024,
-        cache_dir: Path = Path("/tmp/maaskit"),
+        cache_dir: Path = DEFAULT_CACHE_DIR,
         disk_cache_bytes: int = 400 * 1024 * 1024,
         alias_ttl_seconds: float = 10.0,
         intra_op_threads: int = 0,
@@ -240,11 +240,11 @@ class Runtime:
         by the caller once used.
         """
         path = self._cached_file(filename, entry.sha256)
-        if path.exists():
+        if self._still_intact(path, entry.sha256):
             path.touch()  # most recently used
             return path
         try:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            self._own_cache_dir()
             self._make_room(entry.size)
             partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}{_PARTIAL}")
             handle = partial.open("wb")
@@ -267,6 +267,36 @@ class Runtime:
             partial.unlink(missing_ok=True)
             raise
         return path
+
+    def _own_cache_dir(self) -> None:
+        """Create the cache folder for this user only; refuse one that others could write.
+
+        Outside Lambda the folder is under a shared ``/tmp``: a folder someone else made
+        first could hold files they chose. Raising ``OSError`` verifies in memory instead.
+        """
+        self.cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.cache_dir.stat().st_uid != os.getuid():
+            raise PermissionError(f"{self.cache_dir} belongs to another user")
+        self.cache_dir.chmod(0o700)
+
+    @staticmethod
+    def _still_intact(path: Path, sha256: str) -> bool:
+        """Whether a cached file still hashes to its name; a changed one is removed.
+
+        Files are renamed into the cache only once verified, but one may be damaged since:
+        hashing again at load costs far less than serving a model nobody published.
+        """
+        digest = hashlib.sha256()
+        try:
+            with path.open("rb") as handle:
+                for chunk in iter(lambda: handle.read(_READ_BYTES), b""):
+                    digest.update(chunk)
+        except OSError:
+            return False
+        if digest.hexdigest() == sha256:
+            return True
+        path.unlink(missing_ok=True)
+        return False
 
     @staticmethod
     def _check_digest(manifest: Manifest, filename: str, entry: PackageFile, digest: str) -> None:

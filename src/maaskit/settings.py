@@ -10,6 +10,9 @@ from pathlib import Path
 from maaskit.errors import SettingsError
 
 _MB = 1024 * 1024
+# Lambda's /tmp is private to one sandbox. Elsewhere /tmp may be shared: the runtime creates
+# this folder for its owner only and hashes every cached file again before it loads one.
+DEFAULT_CACHE_DIR = Path("/tmp/maaskit")  # nosec B108  # see above
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -44,7 +47,7 @@ class Settings:
 
     bucket: str
     model_cache_bytes: int = 1024 * _MB
-    cache_dir: Path = Path("/tmp/maaskit")
+    cache_dir: Path = DEFAULT_CACHE_DIR
     disk_cache_bytes: int = 400 * _MB  # Lambda's /tmp is 512 MB unless configured larger
     alias_ttl_seconds: float = 10.0
     intra_op_threads: int = 0  # 0: one per vCPU the sandbox has
@@ -72,7 +75,7 @@ class Settings:
         return cls(
             bucket=bucket,
             model_cache_bytes=_int(env, "MAASKIT_MODEL_CACHE_MB", 1024, minimum=1) * _MB,
-            cache_dir=Path(env.get("MAASKIT_CACHE_DIR") or "/tmp/maaskit"),
+            cache_dir=Path(env.get("MAASKIT_CACHE_DIR") or DEFAULT_CACHE_DIR),
             disk_cache_bytes=_int(env, "MAASKIT_DISK_CACHE_MB", 400, minimum=0) * _MB,
             alias_ttl_seconds=_float(env, "MAASKIT_ALIAS_TTL_SECONDS", 10.0),
             intra_op_threads=_int(env, "MAASKIT_INTRA_OP_THREADS", 0),

@@ -127,6 +127,34 @@ def test_a_corrupted_artifact_is_refused_never_cached_and_the_good_version_still
     assert runtime.load("iris", alias="production").version == good.version
 
 
+def test_a_file_planted_in_the_disk_cache_is_never_served(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    # Given a published model, and other bytes already in the cache under its sha256 (a
+    # shared /tmp where someone wrote first, or a file damaged since it was cached)
+    data, weights, bias = models.linear(seed=1)
+    published = Registry(store).publish("iris", data)
+    planted = tmp_path / "cache" / f"{published.sha256}.onnx"
+    planted.parent.mkdir()
+    planted.write_bytes(models.linear(seed=2)[0])
+    counting = CountingStore(store)
+    x = np.ones((1, 4), dtype=np.float32)
+
+    # When the model is loaded
+    outputs = make_runtime(counting, tmp_path).load("iris").predict({"input": x})
+
+    # Then the published bytes are downloaded and served, and they replace the planted file
+    assert counting.downloads == [artifact_key("iris", published.version)]
+    np.testing.assert_allclose(outputs["output"], x @ weights + bias, rtol=1e-6)
+    assert planted.read_bytes() == data
+
+
+def test_the_disk_cache_folder_is_its_owners_only(registry: Registry, tmp_path: Path) -> None:
+    registry.publish("iris", models.linear()[0])
+    make_runtime(registry.store, tmp_path).load("iris")
+    assert (tmp_path / "cache").stat().st_mode & 0o077 == 0
+
+
 def test_unknown_output_and_run_failures_are_client_errors(
     registry: Registry, tmp_path: Path
 ) -> None:
