@@ -26,6 +26,8 @@ from maaskit.errors import MaaskitError
 LOCAL_API_URL = "http://127.0.0.1:3000/"
 LOCAL_AWS_ENDPOINT_URL = "http://127.0.0.1:5000"
 LOCAL_REGION = "us-east-1"
+# What an embedded AWS is given as an access key, secret and token: it accepts any.
+PLACEHOLDER_CREDENTIAL = "testing"
 
 
 class TargetError(MaaskitError):
@@ -92,8 +94,8 @@ class Target:
         if self.aws_endpoint_url and session.get_credentials() is None:
             # An embedded AWS accepts any credentials; do not make people invent some.
             session = boto3.session.Session(
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",
+                aws_access_key_id=PLACEHOLDER_CREDENTIAL,
+                aws_secret_access_key=PLACEHOLDER_CREDENTIAL,
                 region_name=self.region or LOCAL_REGION,
             )
         return session

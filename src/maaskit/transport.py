@@ -49,7 +49,8 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: str | None = None) -> float:
         if retry_after and retry_after.strip().isdigit():
             return min(float(retry_after), self.max_delay_s)
-        return random.uniform(0, min(self.max_delay_s, self.base_delay_s * 2**attempt))
+        # Backoff jitter spreads retries out; it protects no secret.
+        return random.uniform(0, min(self.max_delay_s, self.base_delay_s * 2**attempt))  # nosec B311
 
 
 def region_of(url: str) -> str | None:

@@ -218,7 +218,7 @@ class BatchService:
 
         previous = read_report(self.store, key.report_key)
         if already_done(previous, info.etag, model.version):
-            assert previous is not None
+            assert previous is not None  # nosec B101  # narrows the type; already_done is False without a report
             return BatchOutcome.from_report(
                 key.source,
                 SKIPPED,

@@ -79,7 +79,7 @@ for _tag in _TAGS:
 
 def loads(text: str) -> dict[str, Any]:
     """Parse a template (YAML or JSON) into plain dicts and lists."""
-    document = yaml.load(text, Loader=CfnLoader)  # CfnLoader is a SafeLoader
+    document = yaml.load(text, Loader=CfnLoader)  # nosec B506  # CfnLoader is a SafeLoader
     if not isinstance(document, dict):
         raise ValueError("a template must be a mapping at its top level")
     return document

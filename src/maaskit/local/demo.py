@@ -110,7 +110,7 @@ def _has_training(client: Client) -> bool:
 
 
 def _batch_prefixes(stack: LocalStack) -> bool:
-    assert stack.template is not None
+    assert stack.template is not None  # nosec B101  # narrows the type; a started stack has its template
     return any(
         rule == ("prefix", "batch/in/") or (rule[0] == "prefix" and rule[1].startswith("batch/"))
         for bucket in stack.template.buckets()

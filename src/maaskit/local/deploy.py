@@ -17,15 +17,17 @@ from maaskit.errors import MaaskitError
 from maaskit.local import resources
 from maaskit.local.lambda_router import FunctionSpec, LambdaRouter
 from maaskit.local.template import ApiDef, BucketDef, Template
+from maaskit.targets import PLACEHOLDER_CREDENTIAL
 
 log = logging.getLogger("maaskit-local")
 
 ClientFactory = Callable[[str], Any]
 
+# The embedded AWS accepts any credentials; these only keep real ones out of the local stack.
 DUMMY_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
+    "AWS_ACCESS_KEY_ID": PLACEHOLDER_CREDENTIAL,
+    "AWS_SECRET_ACCESS_KEY": PLACEHOLDER_CREDENTIAL,
+    "AWS_SESSION_TOKEN": PLACEHOLDER_CREDENTIAL,
 }
 
 

@@ -24,14 +24,13 @@ import boto3
 import pytest
 
 from maaskit.local import resources
+from maaskit.local.deploy import DUMMY_CREDENTIALS as PLACEHOLDER_CREDENTIALS
 from maaskit.local.deploy import Deployment, deploy
 from maaskit.local.lambda_router import DEFAULT_REGION, LambdaRouter
 from maaskit.local.template import Template
 
 DUMMY_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
+    **PLACEHOLDER_CREDENTIALS,
     "AWS_DEFAULT_REGION": DEFAULT_REGION,
     "AWS_REGION": DEFAULT_REGION,
 }

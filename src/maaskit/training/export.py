@@ -181,7 +181,7 @@ def check_parity(
         worst = float(diff.max()) if diff.size else 0.0
         if worst > tolerance:
             raise _mismatch(worst, tolerance)
-        assert weights.classes is not None
+        assert weights.classes is not None  # nosec B101  # narrows the type; classification weights carry their classes
         top_two = np.sort(expected, axis=1)[:, -2:]
         decided = (top_two[:, 1] - top_two[:, 0]) > tolerance
         wanted = weights.classes[expected.argmax(axis=1)]

@@ -243,7 +243,7 @@ class Trainer:
         else:
             state.stale_epochs += 1
         if patience is not None and state.stale_epochs >= patience:
-            assert state.best_params is not None  # epoch 1 always improves on inf
+            assert state.best_params is not None  # nosec B101  # narrows the type; epoch 1 always improves on inf
             state.params[...] = state.best_params
             state.done = True
             state.stop_reason = (

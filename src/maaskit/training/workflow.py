@@ -194,7 +194,7 @@ def _base_lineage(
     store: ObjectStore, registry: Registry, spec: TrainingSpec
 ) -> tuple[Manifest, ModelWeights]:
     base = spec.base_model
-    assert base is not None
+    assert base is not None  # nosec B101  # narrows the type; called only for a spec with base_model
     manifest = registry.resolve(base.name, version=base.version, alias=base.alias)
     weights_key = manifest.metadata.get("weights")
     if not isinstance(weights_key, str):
@@ -526,7 +526,7 @@ def record_failure(store: ObjectStore, event: Mapping[str, Any]) -> dict[str, An
     """Write ``status.json`` for a failed run; return the error for the Fail state."""
     paths = _paths(event)
     error = event.get("error") if isinstance(event.get("error"), Mapping) else {}
-    assert isinstance(error, Mapping)
+    assert isinstance(error, Mapping)  # nosec B101  # narrows the type; the line above makes it a Mapping
     name, message = _failure_message(error)
     _write_status(
         store,

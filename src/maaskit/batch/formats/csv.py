@@ -232,7 +232,7 @@ class CsvReader:
             yield self._window(lines, failures)
 
     def _window(self, lines: list[tuple[int, bytes]], failures: list[Failure]) -> Window:
-        assert self.plan is not None
+        assert self.plan is not None  # nosec B101  # narrows the type; the header sets the plan before any row
         window = Window(failures=list(failures))
         if not lines:
             return window
@@ -272,14 +272,14 @@ class CsvReader:
         return window
 
     def _build(self, rows: list[list[Any]]) -> dict[str, np.ndarray]:
-        assert self.plan is not None
+        assert self.plan is not None  # nosec B101  # narrows the type; the header sets the plan before any row
         if self.plan.numeric:
             return self._inputs(np.array(rows, dtype=np.float64))
         return self._inputs_from_cells(rows)
 
     def _fast(self, lines: list[tuple[int, bytes]]) -> np.ndarray | None:
         """All lines through numpy's C parser, or ``None`` if any line is not clean numbers."""
-        assert self.plan is not None
+        assert self.plan is not None  # nosec B101  # narrows the type; the header sets the plan before any row
         try:
             text = b"\n".join(raw for _, raw in lines).decode("utf-8").split("\n")
             matrix = np.loadtxt(
@@ -299,7 +299,7 @@ class CsvReader:
 
     def _slow(self, raw: bytes) -> list[Any]:
         """One line as cells converted for their inputs; ``InvalidRequest`` names the problem."""
-        assert self.plan is not None
+        assert self.plan is not None  # nosec B101  # narrows the type; the header sets the plan before any row
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -318,7 +318,7 @@ class CsvReader:
         return row
 
     def _inputs(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
-        assert self.plan is not None
+        assert self.plan is not None  # nosec B101  # narrows the type; the header sets the plan before any row
         inputs = {}
         for item in self.plan.inputs:
             values = matrix[:, item.columns].reshape((len(matrix), *item.row_shape))
@@ -328,7 +328,7 @@ class CsvReader:
         return inputs
 
     def _inputs_from_cells(self, rows: list[list[Any]]) -> dict[str, np.ndarray]:
-        assert self.plan is not None
+        assert self.plan is not None  # nosec B101  # narrows the type; the header sets the plan before any row
         inputs = {}
         for item in self.plan.inputs:
             columns = item.columns.tolist()

@@ -164,7 +164,7 @@ class NpyReader:
             if not pending:
                 return  # an empty file holds no rows
             parsed = _header(pending, at_end=True)
-            assert parsed is not None  # at the end, _header raises rather than wait
+            assert parsed is not None  # nosec B101  # narrows the type; at the end, _header raises rather than wait
             row_dtype = self._start(parsed, pending)
         count, stray = divmod(len(pending), row_dtype.itemsize)
         if count:
@@ -178,7 +178,7 @@ class NpyReader:
 
     def _window(self, data: bytes | memoryview, row_dtype: np.dtype[Any], start: int) -> Window:
         rows = np.frombuffer(data, dtype=row_dtype)
-        assert self.rows_declared is not None
+        assert self.rows_declared is not None  # nosec B101  # narrows the type; set with the header, before any window
         if start + len(rows) > self.rows_declared:
             raise FileError(
                 f"the .npy file holds more data than the {self.rows_declared} rows its header states"
