@@ -1,13 +1,16 @@
 # The verbs a person types. Everything installs into project-local virtual environments:
-# .venv for maaskit (Python >= 3.11), .venv-sam for the SAM CLI (it pins its own boto3).
+# .venv for maaskit (Python >= 3.11), .venv-sam for the SAM CLI (it pins its own boto3),
+# .venv-checkov for checkov (its dependencies conflict with ours).
 PYTHON     ?= python3
 SAM_PYTHON ?= python3.12
 VENV       ?= .venv
 SAM_VENV   ?= .venv-sam
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_VERSION ?= 3.3.30
 BIN        := $(VENV)/bin
 SAM        := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 
-.PHONY: setup demo local test lint format bench build deploy clean
+.PHONY: setup demo local test lint checkov format bench load build deploy clean
 
 setup: $(VENV)/.installed
 
@@ -29,11 +32,23 @@ local: setup
 test: setup
 	$(BIN)/python -m pytest
 
-lint: setup
+lint: setup checkov
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
+	$(BIN)/bandit --quiet --recursive src functions
+
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet "checkov==$(CHECKOV_VERSION)"
+	touch $@
+
+## The template's security checks: fails on any check that is neither passed nor skipped in
+## the template with its reason (Metadata: checkov: skip). Offline: no policy download.
+checkov: $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation --file template.yaml
 
 format: setup
 	$(BIN)/ruff check --fix .
@@ -41,6 +56,10 @@ format: setup
 
 bench: setup
 	@for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+## The load benchmark alone: 16 clients for 30 s over loopback against a local stack it starts.
+load: setup
+	$(BIN)/python bench/load.py
 
 $(SAM_VENV)/.installed:
 	$(SAM_PYTHON) -m venv $(SAM_VENV)

@@ -206,3 +206,31 @@ def test_implicit_api_gets_the_prod_stage() -> None:
     assert (api.logical_id, api.stage) == ("ServerlessRestApi", "Prod")
     assert api.routes[0].path == "/"
     assert template.outputs()["Url"] == "https://serverless.execute-api.x/Prod/"
+
+
+def test_the_real_templates_deployment_only_resources_leave_the_local_stack_whole() -> None:
+    # Given the project's template with every optional limit and log turned on: it declares
+    # resources the local stack does not create (log groups, roles, queues, account settings)
+    real = Path(__file__).parents[2] / "template.yaml"
+    template = Template.load(
+        real,
+        parameters={
+            "ApiReservedConcurrency": "5",
+            "BatchReservedConcurrency": "3",
+            "AccessLogBucket": "access-logs",
+        },
+    )
+    kinds = {resource["Type"] for resource in template.resources.values()}
+    assert {"AWS::Logs::LogGroup", "AWS::SQS::Queue", "AWS::ApiGateway::Account"} <= kinds
+
+    # Then every function, route, bucket trigger and state machine is still described
+    functions = [r for r in template.resources.values() if r["Type"] == "AWS::Serverless::Function"]
+    assert len(template.functions()) == len(functions)
+    (api,) = template.apis()
+    assert ("POST", "/models/{name}/predict") in {(r.method, r.path) for r in api.routes}
+    (bucket,) = template.buckets()
+    assert bucket.triggers
+    assert len(template.state_machines()) == 2
+    # And what is left out is only outputs that name AWS-only resources
+    template.outputs()
+    assert all(note.startswith("output ") for note in template.notes), template.notes
