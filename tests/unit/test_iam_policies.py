@@ -221,11 +221,21 @@ def _with_statement(template: Template, owner: str, statement: dict[str, Any]) -
     [
         ("ApiFunction", "s3:PutObject", f"{BUCKET_ARN}/models/*", "api writes"),
         ("BatchFunction", "s3:DeleteObject", f"{BUCKET_ARN}/*", "writes models"),
-        ("BatchSummaryFunction", "s3:PutObject", f"{BUCKET_ARN}/models/*/aliases/*", "writes models"),
+        (
+            "BatchSummaryFunction",
+            "s3:PutObject",
+            f"{BUCKET_ARN}/models/*/aliases/*",
+            "writes models",
+        ),
         ("BatchFunction", "s3:Get*", f"{BUCKET_ARN}/batch/in/*", "wildcard"),
         ("TrainStepsFunction", "s3:GetObject", "*", "wildcard"),
         ("TrainStepsFunction", "s3:GetObject", f"{BUCKET_ARN}/*/checkpoints/*", "wildcard"),
-        ("BatchStateMachine", "states:StartExecution", "arn:aws:states:*:*:stateMachine:*", "wildcard"),
+        (
+            "BatchStateMachine",
+            "states:StartExecution",
+            "arn:aws:states:*:*:stateMachine:*",
+            "wildcard",
+        ),
     ],
 )
 def test_a_widened_grant_is_caught(
