@@ -10,6 +10,7 @@ from maaskit.batch.formats.base import (
     RowBatch,
     Window,
     Writer,
+    line_blocks,
     merge,
     split_lines,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "Writer",
     "content_type",
     "holds_first_part",
+    "line_blocks",
     "make_reader",
     "make_writer",
     "merge",

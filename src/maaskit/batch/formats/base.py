@@ -108,7 +108,7 @@ class Encoded:
 
     @classmethod
     def from_records(cls, positions: np.ndarray, records: list[bytes]) -> Encoded:
-        lengths = np.fromiter((len(r) for r in records), dtype=np.int64, count=len(records))
+        lengths = np.fromiter(map(len, records), dtype=np.int64, count=len(records))
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         return cls(positions=positions, blob=b"".join(records), offsets=offsets)
 
@@ -158,39 +158,62 @@ class Writer(Protocol):
         ...
 
 
-def split_lines(chunks: Iterable[bytes], max_line_bytes: int) -> Iterator[tuple[int, bytes | None]]:
-    """``(line number, line)`` for each line (1-based, without its line break).
+def line_blocks(
+    chunks: Iterable[bytes], max_line_bytes: int, size: int
+) -> Iterator[tuple[int, list[bytes | None]]]:
+    """``(first line number, lines)``: every line, in blocks of ``size`` consecutive lines.
 
-    A line longer than ``max_line_bytes`` is yielded as ``None`` and never held whole, so
-    memory stays bounded by the chunk size and the limit, whatever the file holds.
+    Lines are 1-based, without their line break (LF or CRLF); blank lines are kept,
+    so a line's number is ``first + index``. A line longer than ``max_line_bytes`` is ``None``
+    and never held whole, so memory stays bounded by the chunk size and the limit. A chunk
+    is split in C (``bytes.split``); Python touches a line only when it ends in CR or is
+    over-long, so a reader can hand a whole block to a C parser.
     """
     carry = b""
-    number = 0
     skipping = False  # inside an over-long line
+    pending: list[bytes | None] = []
+    first = 1
     for chunk in chunks:
         if not chunk:
             continue
         data = carry + chunk if carry else chunk
-        parts = data.split(b"\n")
-        carry = parts.pop()
-        for part in parts:
-            number += 1
+        parts: list[bytes | None] = data.split(b"\n")  # type: ignore[assignment]
+        carry = parts.pop()  # type: ignore[assignment]
+        if parts:
             if skipping:
                 skipping = False
-                yield number, None
-            elif len(part) > max_line_bytes:
-                yield number, None
-            else:
-                yield number, part[:-1] if part.endswith(b"\r") else part
+                parts[0] = None
+            pending.extend(_clean(parts, max_line_bytes, b"\r" in data))
         if len(carry) > max_line_bytes:
             skipping = True
             carry = b""
+        if len(pending) >= size:
+            whole = len(pending) - len(pending) % size
+            for start in range(0, whole, size):
+                yield first, pending[start : start + size]
+                first += size
+            pending = pending[whole:]
     if skipping or carry:
-        number += 1
-        if skipping or len(carry) > max_line_bytes:
-            yield number, None
-        else:
-            yield number, carry[:-1] if carry.endswith(b"\r") else carry
+        pending.extend(_clean([None if skipping else carry], max_line_bytes, True))
+    for start in range(0, len(pending), size):
+        yield first, pending[start : start + size]
+        first += size
+
+
+def _clean(parts: list[bytes | None], max_line_bytes: int, carriage: bool) -> list[bytes | None]:
+    """Over-long lines as ``None``, CR line ends dropped: a Python pass only when needed."""
+    known = parts[1:] if parts[0] is None else parts  # only the first can be None yet
+    if max(map(len, known), default=0) > max_line_bytes:  # type: ignore[arg-type]
+        parts = [None if p is None or len(p) > max_line_bytes else p for p in parts]
+    if carriage:
+        parts = [p[:-1] if p is not None and p.endswith(b"\r") else p for p in parts]
+    return parts
+
+
+def split_lines(chunks: Iterable[bytes], max_line_bytes: int) -> Iterator[tuple[int, bytes | None]]:
+    """``(line number, line)`` for each line, as :func:`line_blocks` numbers them."""
+    for first, lines in line_blocks(chunks, max_line_bytes, 4096):
+        yield from enumerate(lines, first)
 
 
 def too_long(max_line_bytes: int) -> str:
