@@ -49,6 +49,12 @@ class PayloadTooLarge(MaaskitError):
     http_status = 413
 
 
+class UnsupportedMediaType(MaaskitError):
+    """A body in a content type or encoding the API does not read."""
+
+    http_status = 415
+
+
 class IntegrityError(MaaskitError):
     """A stored artifact does not match its manifest: never served, never cached."""
 

@@ -7,13 +7,13 @@ adapter only routes and the same behaviour can be driven without any event.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
 from maaskit import protocol
-from maaskit.errors import NotFound
+from maaskit.errors import MaaskitError, NotFound
 from maaskit.runtime import LoadedModel, Runtime
 
 Timer = Callable[[LoadedModel, float], None]
@@ -38,6 +38,23 @@ class InferenceService:
         if timer is not None:
             timer(model, (time.perf_counter() - started) * 1000)
         return results
+
+    def preload(self, refs: Iterable[str]) -> list[tuple[str, MaaskitError]]:
+        """Load ``name``, ``name@alias`` or ``name@version`` now; return what failed, and why.
+
+        Meant for a sandbox's init phase: a model that cannot load there is loaded (or
+        refused with its error) by the first request that asks for it, as without preloading.
+        """
+        failures = []
+        for ref in refs:
+            name, _, selector = ref.partition("@")
+            version = selector if selector.isdigit() else None
+            alias = selector if selector and version is None else None
+            try:
+                self.runtime.load(name, version=version, alias=alias)
+            except MaaskitError as err:
+                failures.append((ref, err))
+        return failures
 
     # the simple shape ------------------------------------------------------------
 

@@ -41,6 +41,51 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
     return value
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool | None:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return None
+    return raw in ("1", "true", "yes", "on", "y", "t")
+
+
+def _metrics_enabled(env: Mapping[str, str]) -> bool:
+    """Powertools' rule: off when disabled, or in its dev mode unless asked for."""
+    disabled = _flag(env, "POWERTOOLS_METRICS_DISABLED")
+    if disabled is not None:
+        return not disabled
+    return not _flag(env, "POWERTOOLS_DEV")
+
+
+def _tracing_enabled(env: Mapping[str, str]) -> bool:
+    """Powertools' rule: on in a Lambda sandbox (not SAM local) unless disabled."""
+    if _flag(env, "POWERTOOLS_TRACE_DISABLED"):
+        return False
+    in_lambda = bool(env.get("AWS_LAMBDA_FUNCTION_NAME"))
+    return in_lambda and not _flag(env, "AWS_SAM_LOCAL") and not env.get("CHALICE_LOCAL")
+
+
+def _log_level(env: Mapping[str, str], name: str) -> str:
+    level = (env.get(name) or "INFO").strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise SettingsError(
+            f"{name} must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {level!r}"
+        )
+    return level
+
+
+def _model_refs(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """``a@production, b@3, c`` -> ("a@production", "b@3", "c"); refs are checked on use."""
+    refs = tuple(part.strip() for part in (env.get(name) or "").split(",") if part.strip())
+    for ref in refs:
+        model, _, selector = ref.partition("@")
+        if not model or (ref.count("@") and not selector) or ref.count("@") > 1:
+            raise SettingsError(
+                f"{name}: {ref!r} is not a model reference; use name, name@alias or "
+                "name@version, separated by commas"
+            )
+    return refs
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the core reads from the environment; nothing else touches ``os.environ``."""
@@ -63,6 +108,15 @@ class Settings:
     training_margin_ms: int = 10_000
     training_steps_per_invocation: int = 0  # 0: as many as the time allows
     training_max_dataset_bytes: int = 512 * _MB
+    # serving: models a sandbox loads during init ("name", "name@alias", "name@3"), so that
+    # a SnapStart snapshot holds their sessions and no first request pays for them
+    preload_models: tuple[str, ...] = ()
+    # telemetry (the Powertools variables, so one set of names covers every function)
+    service_name: str = "maaskit"
+    log_level: str = "INFO"
+    metrics_namespace: str = "maaskit"
+    metrics_enabled: bool = True
+    tracing_enabled: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -90,4 +144,10 @@ class Settings:
             training_steps_per_invocation=_int(env, "MAASKIT_TRAINING_STEPS_PER_INVOCATION", 0),
             training_max_dataset_bytes=_int(env, "MAASKIT_TRAINING_MAX_DATASET_MB", 512, minimum=1)
             * _MB,
+            preload_models=_model_refs(env, "MAASKIT_PRELOAD_MODELS"),
+            service_name=env.get("POWERTOOLS_SERVICE_NAME") or "maaskit",
+            log_level=_log_level(env, "POWERTOOLS_LOG_LEVEL"),
+            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or "maaskit",
+            metrics_enabled=_metrics_enabled(env),
+            tracing_enabled=_tracing_enabled(env),
         )

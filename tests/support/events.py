@@ -9,7 +9,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, unquote
+
+from maaskit import openapi
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 
@@ -33,6 +35,8 @@ def api_event(
     event = copy.deepcopy(load_event("api_predict.json"))
     event["httpMethod"] = method
     event["path"] = path
+    event["resource"], event["pathParameters"] = resource_of(path)
+    event["requestContext"]["resourcePath"] = event["resource"]
     event["requestContext"]["httpMethod"] = method
     event["requestContext"]["path"] = "/Prod" + path
     event["requestContext"]["requestId"] = str(uuid.uuid4())
@@ -52,6 +56,27 @@ def api_event(
     else:
         event["body"] = data.decode()
     return event
+
+
+_RESOURCES = [op.path for op in openapi.OPERATIONS] + [p for _, p in openapi.DOCUMENT_ROUTES]
+
+
+def resource_of(path: str) -> tuple[str, dict[str, str] | None]:
+    """The API's resource path for ``path`` and its parameters, as API Gateway matches them."""
+    actual = path.strip("/").split("/")
+    for resource in _RESOURCES:
+        template = resource.strip("/").split("/")
+        if len(template) != len(actual):
+            continue
+        parameters = {}
+        for want, got in zip(template, actual, strict=True):
+            if want.startswith("{"):
+                parameters[want[1:-1]] = unquote(got)
+            elif want != got:
+                break
+        else:
+            return resource, parameters or None
+    return path, None  # API Gateway would not invoke the function; the app answers 404
 
 
 @dataclass

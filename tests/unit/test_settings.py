@@ -63,3 +63,45 @@ def test_bad_values_name_the_variable(name: str, value: str, message: str) -> No
 def test_batch_parts_below_the_s3_minimum_are_refused() -> None:
     with pytest.raises(SettingsError, match="MAASKIT_BATCH_PART_MB must be >= 5"):
         Settings.from_env({"MAASKIT_BUCKET": "b", "MAASKIT_BATCH_PART_MB": "4"})
+
+
+def test_serving_and_telemetry_settings() -> None:
+    # Given a deployment that preloads two models, with Powertools' variables set
+    settings = Settings.from_env(
+        {
+            "MAASKIT_BUCKET": "b",
+            "MAASKIT_PRELOAD_MODELS": " iris@production, minilm@3 ,digits",
+            "POWERTOOLS_SERVICE_NAME": "api",
+            "POWERTOOLS_LOG_LEVEL": "warning",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "AWS_LAMBDA_FUNCTION_NAME": "maaskit-api",
+        }
+    )
+    assert settings.preload_models == ("iris@production", "minilm@3", "digits")
+    assert (settings.service_name, settings.log_level) == ("api", "WARNING")
+    assert settings.metrics_enabled is False
+    assert settings.tracing_enabled is True  # in a Lambda sandbox, unless disabled
+
+
+@pytest.mark.parametrize(
+    ("env", "tracing"),
+    [
+        ({}, False),  # not in Lambda: nothing to send segments to
+        ({"AWS_LAMBDA_FUNCTION_NAME": "f", "POWERTOOLS_TRACE_DISABLED": "true"}, False),
+        ({"AWS_LAMBDA_FUNCTION_NAME": "f", "AWS_SAM_LOCAL": "true"}, False),
+        ({"AWS_LAMBDA_FUNCTION_NAME": "f", "POWERTOOLS_TRACE_DISABLED": "false"}, True),
+    ],
+)
+def test_tracing_follows_powertools_rules(env: dict[str, str], tracing: bool) -> None:
+    assert Settings.from_env({"MAASKIT_BUCKET": "b", **env}).tracing_enabled is tracing
+
+
+@pytest.mark.parametrize("refs", ["iris@", "@3", "a@b@c"])
+def test_malformed_preload_references_fail_at_cold_start(refs: str) -> None:
+    with pytest.raises(SettingsError, match="MAASKIT_PRELOAD_MODELS"):
+        Settings.from_env({"MAASKIT_BUCKET": "b", "MAASKIT_PRELOAD_MODELS": refs})
+
+
+def test_an_unknown_log_level_fails_at_cold_start() -> None:
+    with pytest.raises(SettingsError, match="POWERTOOLS_LOG_LEVEL"):
+        Settings.from_env({"MAASKIT_BUCKET": "b", "POWERTOOLS_LOG_LEVEL": "LOUD"})
