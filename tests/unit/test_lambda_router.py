@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from maaskit.local.lambda_router import LambdaRouter, UnknownFunctionError, _EnvironOverlay
+from maaskit.local.lambda_router import (
+    _ENVIRON,
+    LambdaRouter,
+    UnknownFunctionError,
+    _EnvironOverlay,
+)
 
 
 def _function(tmp_path: Path, source: str, name: str = "fn") -> Path:
@@ -168,7 +173,7 @@ def test_common_environment_is_kept_and_each_function_still_sees_its_own(
         # Then each invocation still sees exactly its own environment
         assert router.invoke("a", {}).result() == ["s", "a"]
         assert router.invoke("b", {}).result() == ["s", "b"]
-        assert "OWN" not in os.environ
+        assert os.environ["OWN"] == "b"  # the last function's own stay, as in a warm sandbox
 
         # and a function registered later, without SHARED, does not see it
         router.register("c", _function(tmp_path, source, "c"), environment={"OWN": "c"})
@@ -177,3 +182,57 @@ def test_common_environment_is_kept_and_each_function_still_sees_its_own(
 
     # and uninstalling puts the process environment back
     assert "SHARED" not in os.environ
+
+
+def test_a_resident_router_sets_a_functions_environment_once_while_it_stays_warm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two functions with variables of their own, on a router that keeps the common part
+    monkeypatch.delenv("OWN", raising=False)
+    source = "import os\ndef lambda_handler(e, c):\n    return os.environ.get('OWN')\n"
+    router = LambdaRouter()
+    router.register("a", _function(tmp_path, source, "a"), environment={"OWN": "a"})
+    router.register("b", _function(tmp_path, source, "b"), environment={"OWN": "b"})
+    with router.installed():
+        router.keep_common_environment()
+        assert [router.invoke(name, {}).result() for name in "ab"] == ["a", "b"]  # imported
+        pushes: list[dict[str, str]] = []
+        original_push = _ENVIRON.push
+
+        def counting_push(env: dict[str, str]) -> int:
+            pushes.append(dict(env))
+            return original_push(env)
+
+        monkeypatch.setattr(_ENVIRON, "push", counting_push)
+        # When one function is invoked over and over, then the other, then the first again
+        results = [router.invoke(name, {}).result() for name in ["a"] * 5 + ["b"] * 3 + ["a"]]
+        # Then each sees its own variable, set once per switch instead of once per call
+        assert results == ["a"] * 5 + ["b"] * 3 + ["a"]
+        assert [push["OWN"] for push in pushes] == ["a", "b", "a"]
+        # and while one runs, the other gets its own on top (nothing is swapped under it)
+        started, release = threading.Event(), threading.Event()
+        blocking = "import os\ndef lambda_handler(e, c):\n    e['started'].set(); e['release'].wait(5)\n    return os.environ.get('OWN')\n"
+        router.register("slow", _function(tmp_path, blocking, "slow"), environment={"OWN": "slow"})
+        monkeypatch.setattr(_ENVIRON, "push", counting_push)  # register re-kept the common part
+        seen: list[object] = []
+        worker = threading.Thread(
+            target=lambda: seen.append(
+                router.invoke("slow", {"started": started, "release": release}, source="test").value
+            )
+        )
+        worker.start()
+        assert started.wait(5)
+        assert router.invoke("a", {}).result() == "a"
+        release.set()
+        worker.join(5)
+        assert seen == ["slow"]
+    # and uninstalling puts the process environment back
+    assert "OWN" not in os.environ
+
+
+def test_an_invocation_keeps_the_handlers_reply_for_callers_in_process(tmp_path: Path) -> None:
+    source = "def lambda_handler(e, c):\n    return {'statusCode': 200, 'body': 'x'}\n"
+    router = LambdaRouter()
+    router.register("fn", _function(tmp_path, source))
+    invocation = router.invoke("fn", {})
+    assert invocation.value == json.loads(invocation.payload) == {"statusCode": 200, "body": "x"}

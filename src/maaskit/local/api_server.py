@@ -97,7 +97,7 @@ class LocalApi:
         invocation = self._invoke(found.route.function_name, event)
         if invocation.errored:
             return BAD_GATEWAY
-        response = parse_reply(invocation.result())
+        response = parse_reply(invocation.value)  # as returned: no JSON round trip
         if response is BAD_GATEWAY:
             log.error(
                 "%s returned a reply API Gateway cannot use (needs statusCode, string body)",

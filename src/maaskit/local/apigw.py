@@ -96,7 +96,7 @@ def _header_maps(
 
 
 def _query_maps(query: str) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
-    pairs = parse_qsl(query, keep_blank_values=True)
+    pairs = parse_qsl(query, keep_blank_values=True) if query else None
     if not pairs:
         return None, None
     single: dict[str, str] = {}
@@ -140,7 +140,7 @@ def build_event(
         "multiValueHeaders": multi_headers,
         "queryStringParameters": query,
         "multiValueQueryStringParameters": multi_query,
-        "pathParameters": match.path_parameters or None,
+        "pathParameters": dict(match.path_parameters) or None,  # the match is shared
         "stageVariables": None,
         "requestContext": {
             "accountId": api.account_id,

@@ -103,21 +103,27 @@ class FunctionSpec:
 class LambdaContext:
     """The context object handlers receive: the attributes Powertools and user code read."""
 
-    def __init__(self, spec: FunctionSpec, request_id: str, deadline: float) -> None:
+    def __init__(
+        self, spec: FunctionSpec, request_id: str, deadline: float, log_stream: str | None = None
+    ) -> None:
         self.function_name = spec.name
         self.function_version = "$LATEST"
         self.invoked_function_arn = spec.arn
         self.memory_limit_in_mb = str(spec.memory_mb)
         self.aws_request_id = request_id
         self.log_group_name = f"/aws/lambda/{spec.name}"
-        today = datetime.now(UTC).strftime("%Y/%m/%d")
-        self.log_stream_name = f"{today}/[$LATEST]{uuid.uuid4().hex}"
+        self.log_stream_name = log_stream or new_log_stream()
         self.identity: Any = None
         self.client_context: Any = None
         self._deadline = deadline
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def new_log_stream() -> str:
+    """A log stream name as Lambda gives each sandbox: its start date and a random id."""
+    return f"{datetime.now(UTC).strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,9 @@ class Invocation:
     error_type: str | None = None
     error_message: str | None = None
     stack_trace: tuple[str, ...] = ()
+    # The handler's reply as it returned it, for a caller in this process that would only
+    # decode ``payload`` again (the local API front); ``None`` for failed invocations.
+    value: Any = field(default=None, compare=False, repr=False)
 
     @property
     def errored(self) -> bool:
@@ -285,6 +294,13 @@ class LambdaRouter:
         self._resident: dict[str, str] = {}
         self._resident_token: int | None = None
         self._differences: dict[str, Mapping[str, str]] = {}
+        # In resident mode, the last function's own variables stay applied after its
+        # invocation (as a warm sandbox keeps its environment): the next invocation of the
+        # same function sets nothing, instead of setting and restoring each variable.
+        self._log_streams: dict[str, str] = {}  # one per sandbox, as on Lambda
+        self._warm_function: str | None = None
+        self._warm_token: int | None = None
+        self._running: dict[str, int] = {}
 
     # registration ---------------------------------------------------------------------
 
@@ -314,9 +330,12 @@ class LambdaRouter:
         with self._lock:
             self._specs[function_name] = spec
             self._handlers.pop(function_name, None)
+            self._log_streams.pop(function_name, None)
             self._load_locks.setdefault(function_name, threading.Lock())
             self._run_locks.setdefault(function_name, threading.Lock())
             self._differences.pop(function_name, None)
+            if self._warm_function == function_name:
+                self._drop_warm()
             keeping = self._resident_token is not None
         if keeping:  # a function added later: what is common may have shrunk
             self.keep_common_environment()
@@ -342,11 +361,42 @@ class LambdaRouter:
         return common
 
     def _drop_resident(self) -> None:
+        self._drop_warm()
         if self._resident_token is not None:
             _ENVIRON.pop(self._resident_token)
         self._resident_token = None
         self._resident = {}
         self._differences.clear()
+
+    def _drop_warm(self) -> None:
+        if self._warm_token is not None:
+            _ENVIRON.pop(self._warm_token)
+        self._warm_token = None
+        self._warm_function = None
+
+    @contextmanager
+    def _environment(self, spec: FunctionSpec) -> Iterator[None]:
+        """The function's variables in ``os.environ`` while it runs (kept warm when resident)."""
+        own = self._invocation_environment(spec)
+        with self._lock:
+            reuse = self._warm_function == spec.name
+            if not reuse and self._resident_token is not None and own:
+                idle = self._warm_function is None or not self._running.get(self._warm_function)
+                if idle:  # nothing of the warm function runs: swap it for this one
+                    self._drop_warm()
+                    self._warm_token = _ENVIRON.push(own)
+                    self._warm_function = spec.name
+                    reuse = True
+            self._running[spec.name] = self._running.get(spec.name, 0) + 1
+        try:
+            if reuse:
+                yield
+            else:
+                with _ENVIRON.applied(own):
+                    yield
+        finally:
+            with self._lock:
+                self._running[spec.name] -= 1
 
     def _invocation_environment(self, spec: FunctionSpec) -> Mapping[str, str]:
         """The function's variables that the resident environment does not already hold."""
@@ -400,14 +450,17 @@ class LambdaRouter:
         error: BaseException | None = None
         error_type: str | None = None
         payload = "null"
-        with _ENVIRON.applied(self._invocation_environment(spec)):
+        with self._environment(spec):
             try:
                 handler = self._handler(spec)
             except Exception as err:  # Lambda reports a module that fails to import this way
                 error, error_type = err, "Runtime.ImportModuleError"
             else:
+                stream = self._log_streams.get(spec.name)
+                if stream is None:
+                    stream = self._log_streams[spec.name] = new_log_stream()
                 try:
-                    result = handler(event, LambdaContext(spec, request_id, deadline))
+                    result = handler(event, LambdaContext(spec, request_id, deadline, stream))
                 except Exception as err:  # the handler's failure is the invocation's result
                     error = err
                 else:
@@ -447,6 +500,7 @@ class LambdaRouter:
                 source=source,
                 payload=payload,
                 duration_ms=duration_ms,
+                value=result,
             )
         self._report(invocation)
         return invocation

@@ -14,6 +14,8 @@ from urllib.parse import unquote
 from maaskit.local.template import Route
 
 _LITERAL, _PARAMETER, _GREEDY = 0, 1, 2
+_RECENT_PATHS = 1024
+_UNSEEN = object()
 
 
 @dataclass(frozen=True)
@@ -65,9 +67,21 @@ class RouteTable:
     def __init__(self, routes: Iterable[Route]) -> None:
         self.routes = sorted(routes, key=_specificity)
         self._split = [(route, _segments(route.path)) for route in self.routes]
+        self._recent: dict[tuple[str, str], RouteMatch | None] = {}
 
     def match(self, method: str, path: str) -> RouteMatch | None:
         """The route serving ``method`` on ``path`` (raw, still percent-encoded), if any."""
+        key = (method, path)
+        found = self._recent.get(key, _UNSEEN)  # a client repeats its paths: match each once
+        if found is not _UNSEEN:
+            return found  # type: ignore[return-value]
+        found = self._match(method, path)
+        if len(self._recent) >= _RECENT_PATHS:
+            self._recent.clear()
+        self._recent[key] = found
+        return found
+
+    def _match(self, method: str, path: str) -> RouteMatch | None:
         actual = _segments(path)
         method = method.upper()
         for route, template in self._split:
