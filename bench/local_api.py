@@ -18,6 +18,7 @@ import http.client
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,8 +34,8 @@ import numpy as np
 from tests.support import models
 
 CLIENTS = 8
-SECONDS = float(os.environ.get("BENCH_LOCAL_API_SECONDS", "10"))  # per side, over 2 rounds
-ROUNDS = 2
+SECONDS = float(os.environ.get("BENCH_LOCAL_API_SECONDS", "12"))  # per side, over the rounds
+ROUNDS = 4
 MODEL = "bench-mlp"
 
 
@@ -174,9 +175,14 @@ def main() -> None:
             for _ in range(20):  # warm both: cold start, model fetch, sessions
                 over_http()
                 in_process()
-            for _ in range(ROUNDS):
-                ours_ms += _load(over_http, SECONDS / ROUNDS)
-                base_ms += _load(in_process, SECONDS / ROUNDS)
+            ours_rounds: list[float] = []
+            base_rounds: list[float] = []
+            for round_ in range(ROUNDS):  # alternate, and alternate who goes first
+                sides = [(over_http, ours_ms, ours_rounds), (in_process, base_ms, base_rounds)]
+                for call, samples, rates in sides if round_ % 2 == 0 else sides[::-1]:
+                    got = _load(call, SECONDS / ROUNDS)
+                    samples.extend(got)
+                    rates.append(len(got) / (SECONDS / ROUNDS))
             alone_http = _load(over_http, 1.0, clients=1)
             alone_in_process = _load(in_process, 1.0, clients=1)
     ours_rps, base_rps = len(ours_ms) / SECONDS, len(base_ms) / SECONDS
@@ -186,6 +192,11 @@ def main() -> None:
         f"{CLIENTS} clients x {SECONDS:g} s each side: {len(ours_ms)} requests over HTTP, "
         f"{len(base_ms)} calls in process; front overhead at p50 = {p50[0] - p50[1]:.3f} ms"
     )
+    for side, rates in (("over HTTP", ours_rounds), ("in process", base_rounds)):
+        print(
+            f"{side}: req/s per round median {statistics.median(rates):.0f} "
+            f"(min {min(rates):.0f}, max {max(rates):.0f})"
+        )
     print(
         f"one client alone (no queueing): p50 {_common.percentile(alone_http, 50):.3f} ms over "
         f"HTTP, {_common.percentile(alone_in_process, 50):.3f} ms in process"
