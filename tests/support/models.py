@@ -123,3 +123,38 @@ def lookup(vocab: int = 10, dim: int = 2, seed: int = 0) -> tuple[bytes, np.ndar
         ],
     )
     return _finish(graph), table
+
+
+def token_encoder(vocab: int = 30, dim: int = 6, seed: int = 0) -> tuple[bytes, np.ndarray]:
+    """A text encoder's shape: ids, mask and type ids in, ``last_hidden_state`` out.
+
+    Each token's state is its row of a random table plus a mask-dependent term, so padded
+    positions differ from real ones and pooling that ignores the mask would show.
+    """
+    rng = np.random.default_rng(seed)
+    table = rng.normal(size=(vocab, dim)).astype(np.float32)
+    ids, mask, types = (
+        helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "sequence"])
+        for name in ("input_ids", "attention_mask", "token_type_ids")
+    )
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gather", ["table", "input_ids"], ["tokens"], axis=0),
+            helper.make_node("Add", ["attention_mask", "token_type_ids"], ["mask_sum"]),
+            helper.make_node("Cast", ["mask_sum"], ["mask_float"], to=TensorProto.FLOAT),
+            helper.make_node("Unsqueeze", ["mask_float", "last"], ["mask3"]),
+            helper.make_node("Sub", ["tokens", "mask3"], ["last_hidden_state"]),
+        ],
+        "token_encoder",
+        [ids, mask, types],
+        [
+            helper.make_tensor_value_info(
+                "last_hidden_state", TensorProto.FLOAT, ["batch", "sequence", dim]
+            )
+        ],
+        initializer=[
+            numpy_helper.from_array(table, "table"),
+            numpy_helper.from_array(np.array([-1], np.int64), "last"),
+        ],
+    )
+    return _finish(graph), table

@@ -1,4 +1,5 @@
-"""Datasets from bytes: CSV with a header, ``.npz`` (X, y) and JSON Lines.
+"""Datasets from bytes: CSV with a header, ``.npz`` (X, y) and JSON Lines; or, to
+fine-tune a text encoder, texts and labels (a ``text`` column in CSV or JSON Lines).
 
 Parsing works on bytes so the core never touches S3; the workflow fetches the object
 through ``ObjectStore``. Every problem with the data names the column and row a person
@@ -22,6 +23,7 @@ from maaskit.errors import InvalidRequest
 from maaskit.training.spec import DatasetFormat
 
 FloatArray = npt.NDArray[np.float64]
+TEXT_COLUMN = "text"
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,18 @@ class Table:
     @property
     def rows(self) -> int:
         return int(self.features.shape[0])
+
+
+@dataclass(frozen=True)
+class TextTable:
+    """Texts and a raw label column, for fine-tuning a pretrained text encoder."""
+
+    texts: tuple[str, ...]
+    target: npt.NDArray[Any]  # [rows]: float64 when every label is a number, else str
+
+    @property
+    def rows(self) -> int:
+        return len(self.texts)
 
 
 def read_table(
@@ -124,7 +138,8 @@ def _to_float_matrix(cells: list[list[Any]], names: Sequence[str]) -> FloatArray
     return matrix.reshape(len(cells), len(names))
 
 
-def _read_csv(data: bytes, target: str | None, wanted: Sequence[str] | None) -> Table:
+def _csv_rows(data: bytes) -> tuple[list[str], list[list[str]]]:
+    """The header's column names and the non-blank rows, each as long as the header."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -137,10 +152,7 @@ def _read_csv(data: bytes, target: str | None, wanted: Sequence[str] | None) -> 
     duplicated = sorted({name for name in columns if columns.count(name) > 1})
     if duplicated:
         raise InvalidRequest(f"the CSV header names a column twice: {', '.join(duplicated)}")
-    chosen = _select(columns, target, wanted, "CSV header")
-    target_index = columns.index(target) if target is not None else None
-    feature_cells: list[list[str]] = []
-    target_cells: list[str] = []
+    rows: list[list[str]] = []
     for row_number, row in enumerate(reader, start=1):
         if not row or all(not cell.strip() for cell in row):
             continue
@@ -148,9 +160,16 @@ def _read_csv(data: bytes, target: str | None, wanted: Sequence[str] | None) -> 
             raise InvalidRequest(
                 f"CSV row {row_number} has {len(row)} fields; the header has {len(columns)}"
             )
-        feature_cells.append([row[i].strip() for i in chosen])
-        if target_index is not None:
-            target_cells.append(row[target_index].strip())
+        rows.append(row)
+    return columns, rows
+
+
+def _read_csv(data: bytes, target: str | None, wanted: Sequence[str] | None) -> Table:
+    columns, rows = _csv_rows(data)
+    chosen = _select(columns, target, wanted, "CSV header")
+    target_index = columns.index(target) if target is not None else None
+    feature_cells = [[row[i].strip() for i in chosen] for row in rows]
+    target_cells = [row[target_index].strip() for row in rows] if target_index is not None else []
     names = [columns[i] for i in chosen]
     features = _to_float_matrix(feature_cells, names)
     return Table(
@@ -160,7 +179,7 @@ def _read_csv(data: bytes, target: str | None, wanted: Sequence[str] | None) -> 
     )
 
 
-def _read_jsonl(data: bytes, target: str | None, wanted: Sequence[str] | None) -> Table:
+def _jsonl_records(data: bytes) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     for line_number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
@@ -174,6 +193,20 @@ def _read_jsonl(data: bytes, target: str | None, wanted: Sequence[str] | None) -
         records.append(record)
     if not records:
         raise InvalidRequest("the dataset has no rows")
+    return records
+
+
+def _jsonl_label(record: dict[str, Any], target: str, row_number: int) -> str:
+    value = record[target]
+    if value is None or isinstance(value, dict | list):
+        raise InvalidRequest(
+            f"target {target!r} in record {row_number} must be a number or a string"
+        )
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _read_jsonl(data: bytes, target: str | None, wanted: Sequence[str] | None) -> Table:
+    records = _jsonl_records(data)
     columns = list(records[0])
     chosen = _select(columns, target, wanted, "first JSON Lines record")
     names = [columns[i] for i in chosen]
@@ -187,12 +220,7 @@ def _read_jsonl(data: bytes, target: str | None, wanted: Sequence[str] | None) -
             )
         feature_cells.append([record[name] for name in names])
         if target is not None:
-            value = record[target]
-            if value is None or isinstance(value, dict | list):
-                raise InvalidRequest(
-                    f"target {target!r} in record {row_number} must be a number or a string"
-                )
-            target_cells.append(value if isinstance(value, str) else json.dumps(value))
+            target_cells.append(_jsonl_label(record, target, row_number))
     for row in feature_cells:
         for cell in row:
             if cell is None or isinstance(cell, bool | str | dict | list):
@@ -202,6 +230,55 @@ def _read_jsonl(data: bytes, target: str | None, wanted: Sequence[str] | None) -
         target=_target_values(target_cells, target or ""),
         feature_names=tuple(names),
     )
+
+
+def read_texts(data: bytes, fmt: DatasetFormat, *, target: str) -> TextTable:
+    """Texts and their labels, for fine-tuning a text encoder: every text non-empty."""
+    if not data:
+        raise InvalidRequest("the dataset file is empty")
+    if fmt == "csv":
+        columns, rows = _csv_rows(data)
+        _require_text_columns(columns, target, "CSV header")
+        text_index, target_index = columns.index(TEXT_COLUMN), columns.index(target)
+        texts: list[Any] = [row[text_index] for row in rows]
+        labels = [row[target_index].strip() for row in rows]
+    elif fmt == "jsonl":
+        records = _jsonl_records(data)
+        _require_text_columns(list(records[0]), target, "first JSON Lines record")
+        texts, labels = [], []
+        for row_number, record in enumerate(records, start=1):
+            missing = [name for name in (TEXT_COLUMN, target) if name not in record]
+            if missing:
+                raise InvalidRequest(
+                    f"JSON Lines record {row_number} lacks {', '.join(map(repr, missing))}"
+                )
+            texts.append(record[TEXT_COLUMN])
+            labels.append(_jsonl_label(record, target, row_number))
+    else:
+        raise InvalidRequest(
+            "a text dataset is a CSV file or JSON Lines with 'text' and label fields, not .npz"
+        )
+    if not texts:
+        raise InvalidRequest("the dataset has no rows")
+    for row_number, text in enumerate(texts, start=1):
+        if not isinstance(text, str):
+            raise InvalidRequest(
+                f"{TEXT_COLUMN!r} in row {row_number} is {type(text).__name__}, not a string"
+            )
+        if not text.strip():
+            raise InvalidRequest(
+                f"{TEXT_COLUMN!r} is empty in row {row_number}: every row needs some text"
+            )
+    return TextTable(texts=tuple(texts), target=_target_values(labels, target))
+
+
+def _require_text_columns(columns: Sequence[str], target: str, what: str) -> None:
+    missing = [name for name in (TEXT_COLUMN, target) if name not in columns]
+    if missing:
+        raise InvalidRequest(
+            f"a text dataset needs a {TEXT_COLUMN!r} column and the label column {target!r}; "
+            f"the {what} lacks {', '.join(map(repr, missing))} (columns: {', '.join(columns)})"
+        )
 
 
 def _read_npz(data: bytes, target: str, wanted: Sequence[str] | None) -> Table:

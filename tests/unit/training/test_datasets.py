@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from maaskit.errors import InvalidRequest
-from maaskit.training.datasets import read_table
+from maaskit.training.datasets import read_table, read_texts
 
 
 def csv_bytes(text: str) -> bytes:
@@ -102,3 +102,46 @@ def test_each_bad_dataset_is_refused_with_a_message_naming_where(
 def test_a_feature_column_not_in_the_file_is_named() -> None:
     with pytest.raises(InvalidRequest, match="'z' not in the CSV header"):
         read_table(csv_bytes("a,label\n1,0\n"), "csv", target="label", features=["z"])
+
+
+# text datasets (fine-tuning a text encoder) ------------------------------------------
+
+
+def test_text_csv_gives_texts_and_string_labels_with_commas_quoted() -> None:
+    data = csv_bytes('label,text\nsport,"Goal, in the last minute"\nfood,Fresh bread\n')
+    table = read_texts(data, "csv", target="label")
+    assert table.texts == ("Goal, in the last minute", "Fresh bread")
+    assert table.target.tolist() == ["sport", "food"]
+    assert table.rows == 2
+
+
+def test_text_jsonl_reads_like_the_csv_and_numeric_labels_stay_numbers() -> None:
+    data = jsonl_bytes({"text": "a cat", "label": 1}, {"text": "a dog", "label": 0})
+    table = read_texts(data, "jsonl", target="label")
+    assert table.texts == ("a cat", "a dog")
+    np.testing.assert_array_equal(table.target, [1.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    ("data", "fmt", "message"),
+    [
+        (csv_bytes("sentence,label\nhello,a\n"), "csv", r"needs a 'text' column.*lacks 'text'"),
+        (csv_bytes("text,intent\nhello,a\n"), "csv", r"label column 'label'.*lacks 'label'"),
+        (csv_bytes("text,label\nhello,a\n   ,b\n"), "csv", "'text' is empty in row 2"),
+        (csv_bytes("text,label\nhello,a\nbye,\n"), "csv", "target column 'label' is empty in row 2"),
+        (jsonl_bytes({"text": "hi", "label": "a"}, {"text": 3, "label": "b"}), "jsonl",
+         "'text' in row 2 is int, not a string"),
+        (jsonl_bytes({"text": "hi", "label": "a"}, {"text": ""}), "jsonl",
+         "record 2 lacks 'label'"),
+        (jsonl_bytes({"text": "hi", "label": "a"}, {"text": "", "label": "b"}), "jsonl",
+         "'text' is empty in row 2"),
+        (csv_bytes("text,label\n"), "csv", "no rows"),
+        (b"", "csv", "empty"),
+        (npz_bytes(X=np.zeros((2, 2)), y=np.zeros(2)), "npz", "not .npz"),
+    ],
+)  # fmt: skip
+def test_text_datasets_without_text_and_label_or_with_empty_texts_are_refused(
+    data: bytes, fmt: Any, message: str
+) -> None:
+    with pytest.raises(InvalidRequest, match=message):
+        read_texts(data, fmt, target="label")
