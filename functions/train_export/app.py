@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from maaskit.registry import Registry
 from maaskit.settings import Settings
 from maaskit.store import ObjectStore
 from maaskit.training import workflow
@@ -17,10 +18,11 @@ from maaskit.training import workflow
 logger = Logger()
 settings = Settings.from_env()
 store = ObjectStore(settings.bucket)
+registry = Registry(store, max_model_bytes=settings.max_model_bytes)
 
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    reply = workflow.export(store, event)
+    reply = workflow.export(store, registry, event)
     logger.info("exported", run_id=reply["run_id"], parity=reply["parity"])
     return reply

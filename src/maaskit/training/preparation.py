@@ -34,6 +34,7 @@ class PreparedData:
     train: Shard
     validation: Shard
     validation_raw_x: FloatArray  # what a caller of the exported model would send
+    validation_index: npt.NDArray[np.int64]  # the table rows held out, in validation order
 
     @property
     def n_outputs(self) -> int:
@@ -80,6 +81,7 @@ def prepare(table: Table, spec: TrainingSpec) -> PreparedData:
         train=Shard(x_scaler.transform(x_train_raw), np.ascontiguousarray(y_train)),
         validation=Shard(x_scaler.transform(validation_raw), np.ascontiguousarray(y_validation)),
         validation_raw_x=validation_raw,
+        validation_index=np.asarray(validation_rows, dtype=np.int64),
     )
 
 

@@ -10,6 +10,9 @@ Layout under ``training/{run_id}/``::
     checkpoints/000000042.npz     the training state after 42 optimizer steps
     rounds/000007/worker-001.npz  a worker's state after round 7 (data-parallel runs)
     metrics.jsonl                 one line per finished epoch
+    embedding.json, data/texts.json, data/embeddings/000003.npy   a text fine-tune's dataset,
+                                  the plan for embedding it, and each batch's embeddings
+    data/validation-texts.json    a text fine-tune's held-out texts (Export's parity check)
     evaluation.json, weights.npz, model.onnx   what Evaluate and Export leave behind
 
 Checkpoint keys are named by step, and their contents are a pure function of the step, so
@@ -82,6 +85,21 @@ class RunPaths:
     @property
     def model(self) -> str:
         return self.prefix + "model.onnx"
+
+    @property
+    def embedding_plan(self) -> str:
+        return self.prefix + "embedding.json"
+
+    @property
+    def texts(self) -> str:
+        return self.prefix + "data/texts.json"
+
+    @property
+    def validation_texts(self) -> str:
+        return self.prefix + "data/validation-texts.json"
+
+    def embedding_batch(self, batch: int) -> str:
+        return self.prefix + f"data/embeddings/{batch:06d}.npy"
 
     def shard(self, worker: int) -> str:
         return self.prefix + f"data/shard-{worker:03d}.npz"

@@ -19,11 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from maaskit.errors import InvalidRequest, NotFound, PayloadTooLarge
-from maaskit.registry import PRODUCTION, Manifest, Registry
+from maaskit.errors import IntegrityError, InvalidRequest, NotFound, PayloadTooLarge
+from maaskit.registry import MODEL_FILE, PRODUCTION, Manifest, Registry
+from maaskit.runtime import Runtime
 from maaskit.store import ObjectStore
 from maaskit.training.checkpoint import TrainingState, state_from_bytes, state_to_bytes
-from maaskit.training.datasets import read_table
+from maaskit.training.datasets import TEXT_COLUMN, Table, read_table, read_texts
+from maaskit.training.embedding import Embed, EmbeddingPlan, assemble, embed_batches
+from maaskit.training.embedding import from_bytes as embedding_from_bytes
+from maaskit.training.embedding import to_bytes as embedding_to_bytes
+from maaskit.training.export import ParityReport
 from maaskit.training.finetune import fresh_params, from_base
 from maaskit.training.preparation import architecture_for, prepare
 from maaskit.training.runs import (
@@ -35,11 +40,13 @@ from maaskit.training.runs import (
 )
 from maaskit.training.spec import TrainingSpec, parse_spec
 from maaskit.training.split import shard_indices
+from maaskit.training.textbase import TextBase
 from maaskit.training.trainer import Shard, Trainer
 from maaskit.training.weights import ModelWeights
 
 DATASET_PREFIX = "datasets/"
 MIN_BUDGET_SECONDS = 1.0
+PARITY_TEXTS = 256  # held-out texts Export runs through the composed model (bounds its time)
 # Step Functions keeps at most 25,000 events per execution; a data-parallel round costs
 # about 6 events plus 5 per worker. Refuse runs that would not fit, with room to spare.
 MAX_HISTORY_EVENTS = 20_000
@@ -190,17 +197,13 @@ def _check_history_fits(spec: TrainingSpec, shard_rows: Sequence[int]) -> None:
         )
 
 
-def _base_lineage(
-    store: ObjectStore, registry: Registry, spec: TrainingSpec
-) -> tuple[Manifest, ModelWeights]:
-    base = spec.base_model
-    assert base is not None  # nosec B101  # narrows the type; called only for a spec with base_model
-    manifest = registry.resolve(base.name, version=base.version, alias=base.alias)
+def _numeric_base(store: ObjectStore, manifest: Manifest) -> tuple[Manifest, ModelWeights]:
     weights_key = manifest.metadata.get("weights")
     if not isinstance(weights_key, str):
         raise InvalidRequest(
-            f"base model {base.name!r} version {manifest.version} has no training weights: "
-            "only versions trained by maaskit can be fine-tuned"
+            f"base model {manifest.name!r} version {manifest.version} is neither a text "
+            "package (a tokenizer and an embedding output) nor a model trained by maaskit "
+            "(training weights): only those can be fine-tuned"
         )
     return manifest, ModelWeights.from_bytes(store.get_bytes(weights_key))
 
@@ -212,7 +215,8 @@ def prepare_run(
     *,
     max_dataset_bytes: int,
 ) -> dict[str, Any]:
-    """Validate the request, split and shard the data, and write checkpoint 0."""
+    """Validate the request, then either split and shard the data and write checkpoint 0,
+    or (a text encoder as the base) plan the embedding of the texts that comes first."""
     paths = _paths(event)
     _write_status(store, paths, "running", step="Prepare")
     spec = parse_spec(_field(event, "request"))
@@ -225,8 +229,33 @@ def prepare_run(
             f"dataset {store.uri(key)} is {info.size} bytes; the limit is {max_dataset_bytes} "
             "(MAASKIT_TRAINING_MAX_DATASET_MB)"
         )
+    base_manifest = None
+    if spec.base_model is not None:
+        base = spec.base_model
+        base_manifest = registry.resolve(base.name, version=base.version, alias=base.alias)
     stored = store.get(key)
+    dataset = {"uri": store.uri(key), "etag": stored.etag, "size": len(stored.body)}
+    if base_manifest is not None and TextBase.describes(base_manifest):
+        return _plan_embedding(
+            store, paths, spec, base=TextBase.of(base_manifest), body=stored.body, dataset=dataset
+        )
+    numeric_base = None if base_manifest is None else _numeric_base(store, base_manifest)
     table = read_table(stored.body, spec.dataset.format, target=spec.target, features=spec.features)
+    return _start_training(store, paths, spec, table, dataset=dataset, numeric_base=numeric_base)
+
+
+def _start_training(
+    store: ObjectStore,
+    paths: RunPaths,
+    spec: TrainingSpec,
+    table: Table,
+    *,
+    dataset: dict[str, Any],
+    numeric_base: tuple[Manifest, ModelWeights] | None = None,
+    text_base: TextBase | None = None,
+    texts: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Split and shard ``table``, write the run record and checkpoint 0."""
     data = prepare(table, spec)
     spec = data.spec
     architecture = architecture_for(spec, len(data.feature_names), data.n_outputs)
@@ -235,15 +264,16 @@ def prepare_run(
     _check_history_fits(spec, shard_rows)
 
     base_lineage: dict[str, Any] | None = None
-    if spec.base_model is not None:
-        manifest, base = _base_lineage(store, registry, spec)
+    if numeric_base is not None:
+        manifest, base = numeric_base
+        freeze = spec.base_model.freeze if spec.base_model is not None else ()
         initial = from_base(
             architecture,
             base,
             base_label=f"{manifest.name!r} version {manifest.version}",
             feature_names=data.feature_names,
             classes=data.classes,
-            freeze=spec.base_model.freeze,
+            freeze=freeze,
             seed=spec.seed,
         )
         params = initial.params
@@ -252,10 +282,15 @@ def prepare_run(
             "version": manifest.version,
             "weights": manifest.metadata["weights"],
             "new_output_layer": initial.new_output_layer,
-            "frozen_layers": list(spec.base_model.freeze),
+            "frozen_layers": list(freeze),
         }
     else:
         params = fresh_params(architecture, spec.seed)
+        if text_base is not None:
+            base_lineage = text_base.lineage()
+    if texts is not None:
+        held_out = [texts[int(row)] for row in data.validation_index]
+        store.put_json(paths.validation_texts, {"texts": held_out})
 
     for worker, part in enumerate(parts):
         shard = Shard(data.train.x[part], data.train.y[part])
@@ -279,7 +314,7 @@ def prepare_run(
         shard_rows=tuple(shard_rows),
         validation_rows=data.validation.rows,
         target_scale=data.target_scale,
-        dataset={"uri": store.uri(key), "etag": stored.etag, "size": len(stored.body)},
+        dataset=dataset,
         base_model=base_lineage,
         created_at=_now(),
     )
@@ -295,6 +330,121 @@ def prepare_run(
         "worker_ids": list(range(spec.workers)),
     }
     return _progress(reply, state, checkpoint)
+
+
+# Embed (fine-tuning a text encoder) ------------------------------------------------
+
+
+def _plan_embedding(
+    store: ObjectStore,
+    paths: RunPaths,
+    spec: TrainingSpec,
+    *,
+    base: TextBase,
+    body: bytes,
+    dataset: dict[str, Any],
+) -> dict[str, Any]:
+    """Check the texts and the spec against what a text fine-tune can train, before any
+    embedding is paid for, and write the plan Embed follows."""
+    if spec.features is not None:
+        raise InvalidRequest(
+            f'base model {base.label} is a text encoder: the model reads the "text" column, '
+            '"features" does not apply'
+        )
+    if spec.base_model is not None and spec.base_model.freeze:
+        raise InvalidRequest(
+            f"base model {base.label} is a text encoder, frozen as a whole: "
+            '"base_model.freeze" applies to numeric fine-tuning only'
+        )
+    if spec.task == "regression":
+        raise InvalidRequest(
+            f"fine-tuning text encoder {base.label} trains a classifier: "
+            "use a softmax or mlp architecture and labels"
+        )
+    texts = read_texts(body, spec.dataset.format, target=spec.target or "")
+    # The split, batch and class checks of the real run, on the labels alone (no embeddings).
+    prepare(
+        Table(np.zeros((texts.rows, 1)), texts.target, ("text",)), spec.with_task("classification")
+    )
+    plan = EmbeddingPlan(rows=texts.rows)
+    store.put_json(paths.texts, {"texts": list(texts.texts), "target": texts.target.tolist()})
+    store.put_json(
+        paths.embedding_plan,
+        {
+            "spec": spec.with_task("classification").to_dict(),
+            "base": base.lineage(),
+            "dataset": dataset,
+            "rows": plan.rows,
+            "batch_size": plan.batch_size,
+        },
+    )
+    return {
+        "run_id": paths.run_id,
+        "model": spec.model,
+        "workers": spec.workers,
+        "embedding": {"next_batch": 0, "batches": plan.batches, "done": False},
+    }
+
+
+def embed_texts(
+    store: ObjectStore,
+    runtime: Runtime,
+    event: Mapping[str, Any],
+    *,
+    time_budget: float,
+    max_batches: int | None = None,
+    encoder: Embed | None = None,
+) -> dict[str, Any]:
+    """Embed batches of the texts with the frozen encoder until the time budget; when all
+    are done, split and shard the embeddings and write checkpoint 0, as Prepare does for
+    numeric data. A retried invocation skips the batches already saved."""
+    paths = _paths(event)
+    progress = _field(event, "embedding")
+    start = progress.get("next_batch") if isinstance(progress, Mapping) else None
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise InvalidRequest(f"embedding.next_batch must be a batch number, got {start!r}")
+    plan_data = store.get_json(paths.embedding_plan)
+    plan = EmbeddingPlan(rows=int(plan_data["rows"]), batch_size=int(plan_data["batch_size"]))
+    base = TextBase.from_lineage(plan_data["base"])
+    if base is None:
+        raise IntegrityError(f"{paths.embedding_plan} names no text encoder")
+    texts_data = store.get_json(paths.texts)
+    texts = texts_data["texts"]
+    embed = encoder if encoder is not None else base.embedder(runtime)
+
+    def save(batch: int, values: np.ndarray) -> None:
+        store.put(paths.embedding_batch(batch), embedding_to_bytes(values))
+
+    done = embed_batches(
+        texts,
+        plan,
+        start,
+        embed,
+        saved=lambda batch: store.head(paths.embedding_batch(batch)) is not None,
+        save=save,
+        time_budget=time_budget,
+        max_batches=max_batches,
+    )
+    if done.next_batch < plan.batches:
+        return {**event, "embedding": {**progress, "next_batch": done.next_batch}}
+    matrix = assemble(
+        plan, lambda batch: embedding_from_bytes(store.get_bytes(paths.embedding_batch(batch)))
+    )
+    table = Table(
+        features=matrix.astype(np.float64),
+        target=np.asarray(texts_data["target"]),
+        feature_names=tuple(f"embedding{i}" for i in range(matrix.shape[1])),
+    )
+    reply = _start_training(
+        store,
+        paths,
+        parse_spec(plan_data["spec"]),
+        table,
+        dataset=plan_data["dataset"],
+        text_base=base,
+        texts=texts,
+    )
+    return {**reply, "embedding": {**progress, "next_batch": plan.batches, "done": True}}
 
 
 # TrainSteps, workers and the reducer ---------------------------------------------
@@ -379,8 +529,11 @@ def evaluate(store: ObjectStore, event: Mapping[str, Any]) -> dict[str, Any]:
     return {**event, "metrics": metrics, "stop_reason": state.stop_reason}
 
 
-def export(store: ObjectStore, event: Mapping[str, Any]) -> dict[str, Any]:
-    """The ONNX file and final weights, refused unless onnxruntime agrees with numpy."""
+def export(store: ObjectStore, registry: Registry, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The ONNX file and final weights, refused unless onnxruntime agrees with numpy.
+
+    A text fine-tune's file is one graph, the base encoder + pooling + the trained head,
+    checked on the held-out texts against their embeddings through the numpy head."""
     from maaskit.training.export import check_parity, export_onnx
 
     paths = _paths(event)
@@ -389,7 +542,13 @@ def export(store: ObjectStore, event: Mapping[str, Any]) -> dict[str, Any]:
     template = ModelWeights.from_bytes(store.get_bytes(paths.initial_weights))
     weights = template.with_params(state.params)
     model_bytes = export_onnx(weights, model_name=run.spec.model)
-    parity = check_parity(model_bytes, weights, run.validation_raw_x())
+    text_base = TextBase.from_lineage(run.record.base_model)
+    if text_base is None:
+        parity = check_parity(model_bytes, weights, run.validation_raw_x())
+    else:
+        model_bytes, parity = _compose_text_classifier(
+            registry, run, text_base, weights, model_bytes
+        )
     store.put(paths.weights, weights.to_bytes())
     store.put(paths.model, model_bytes)
     return {
@@ -398,6 +557,31 @@ def export(store: ObjectStore, event: Mapping[str, Any]) -> dict[str, Any]:
         "weights": paths.weights,
         "parity": parity.to_dict(),
     }
+
+
+def _compose_text_classifier(
+    registry: Registry,
+    run: _Run,
+    base: TextBase,
+    weights: ModelWeights,
+    head_bytes: bytes,
+) -> tuple[bytes, ParityReport]:
+    from maaskit.text import TextEncoder, TextProcessing
+    from maaskit.training.compose import check_composed_parity, compose_classifier
+
+    manifest = base.manifest(registry)
+    encoder_bytes = base.file(registry, manifest, MODEL_FILE)
+    model_bytes = compose_classifier(encoder_bytes, base.pooling(manifest), head_bytes)
+    text_input, output = base.processing(manifest)
+    tokenizer = base.file(registry, manifest, text_input.tokenizer)
+    encoder = TextEncoder(tokenizer.decode("utf-8"), TextProcessing(output, text_input))
+    texts = run.store.get_json(run.paths.validation_texts)["texts"][:PARITY_TEXTS]
+    encoded = encoder.encode(texts)
+    expected = weights.predict(run.validation_raw_x()[: len(texts)])
+    if weights.classes is None:
+        raise IntegrityError(f"run {run.paths.run_id}'s weights carry no classes")
+    parity = check_composed_parity(model_bytes, encoded.feeds, expected, weights.classes)
+    return model_bytes, parity
 
 
 # Register, Promote ----------------------------------------------------------------
@@ -432,14 +616,21 @@ def register(store: ObjectStore, registry: Registry, event: Mapping[str, Any]) -
         }
         if record.base_model is not None:
             lineage["base_model"] = record.base_model
+        package: dict[str, Any] = {}
+        feature_names = list(record.feature_names)
+        text_base = TextBase.from_lineage(record.base_model)
+        if text_base is not None:
+            package = _text_package(registry, text_base, record.classes or [])
+            feature_names = [TEXT_COLUMN]
         manifest = registry.publish(
             spec.model,
             store.get_bytes(_owned_key(paths, event, "artifact")),
+            **package,
             metrics={**summary["metrics"], "epochs": summary["epochs"]},
             metadata={
                 "task": spec.task,
                 "classes": record.classes,
-                "feature_names": list(record.feature_names),
+                "feature_names": feature_names,
                 "architecture": record.architecture.to_dict(),
                 "hyperparameters": spec.hyperparameters(),
                 "weights": _owned_key(paths, event, "weights"),
@@ -456,6 +647,19 @@ def register(store: ObjectStore, registry: Registry, event: Mapping[str, Any]) -
             move_latest=False,  # Promote moves it: a run that fails now moves no alias
         )
     return {**event, "version": manifest.version}
+
+
+def _text_package(
+    registry: Registry, base: TextBase, classes: Sequence[int | str]
+) -> dict[str, Any]:
+    """The base's tokenizer and input block, and a classification output with the labels."""
+    manifest = base.manifest(registry)
+    processing = base.classifier_processing(manifest, [str(label) for label in classes])
+    tokenizer = processing["input"]["tokenizer"]
+    return {
+        "files": {tokenizer: base.file(registry, manifest, tokenizer)},
+        "processing": processing,
+    }
 
 
 def _promotion(

@@ -38,7 +38,7 @@ def train(
     while not state["done"]:
         state = workflow.train_steps(store, state, time_budget=60.0, max_steps=5)
     state = workflow.evaluate(store, state)
-    state = workflow.export(store, state)
+    state = workflow.export(store, registry, state)
     return workflow.register(store, registry, state)
 
 
