@@ -9,6 +9,8 @@ import pytest
 from tests.support import models, text
 from tests.support.training_stack import TrainingStack
 
+from .text_data import finetune_spec
+
 DATASET = "s3://maaskit-test-models/datasets/"
 GOOD_CSV = b"text,label\n" + b"".join(
     f"the {word} movie,{'good' if i % 2 else 'bad'}\n".encode()
@@ -33,18 +35,10 @@ def publish_bases(stack: TrainingStack) -> None:
 
 
 def spec(**overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "model": "reviews",
-        "dataset": DATASET + "reviews.csv",
-        "target": "label",
-        "base_model": {"name": "words"},
-        "architecture": {"type": "softmax"},
-        "epochs": 2,
-        "batch_size": 8,
-        "optimizer": {"type": "adam", "learning_rate": 0.01},
-    }
-    base.update(overrides)
-    return base
+    return finetune_spec(
+        **{"model": "reviews", "dataset": DATASET + "reviews.csv", "base_model": {"name": "words"},
+           "epochs": 2, "batch_size": 8, **overrides}
+    )  # fmt: skip
 
 
 CASES: list[tuple[str, dict[str, Any], bytes, str]] = [
