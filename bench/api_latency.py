@@ -143,7 +143,7 @@ def _block_spread(samples: list[float], blocks: int = 20) -> str:
 # peak RSS. The parent times the whole process, fresh interpreter to first reply.
 _REPORT = """
 hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
-print(json.dumps({"init": init_s, "first": first_s, "rss_mb": int(hwm.split()[1]) / 1024}),
+print(json.dumps({{"init": init_s, "first": first_s, "rss_mb": int(hwm.split()[1]) / 1024}}),
       file=sys.stderr)
 """
 
@@ -153,9 +153,15 @@ import json, sys, time
 sys.path[:0] = [{root!r}, {src!r}]
 event = json.load(open({event!r}))  # an API Gateway event, without importing test helpers
 
-class Context:
+class Context:  # what Lambda passes (and Powertools reads)
     function_name = "maaskit-api"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 1769
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:maaskit-api"
     aws_request_id = "cold-1"
+
+    def get_remaining_time_in_millis(self):
+        return 30000
 
 started = time.perf_counter()
 from functions.api import app
