@@ -37,7 +37,17 @@ from maaskit.local.template import ApiDef
 log = logging.getLogger("maaskit-local.api")
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own limit
+# The listen backlog. socketserver's default of 5 reset fresh connections when 16 clients
+# connected at once to a busy stack (the accept loop shares the interpreter with handlers).
+LISTEN_BACKLOG = 128
 Invoke = Callable[[str, dict[str, Any]], Invocation]
+
+
+class ApiHttpServer(ThreadingHTTPServer):
+    """The HTTP server under :class:`LocalApi`: a thread per connection, a deep backlog."""
+
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
 
 
 class LocalApi:
@@ -69,7 +79,7 @@ class LocalApi:
         self._staged = {
             api.stage: RouteTable(api.routes) for api in reversed(self.apis) if api.routes
         }
-        self._server: ThreadingHTTPServer | None = None
+        self._server: ApiHttpServer | None = None
         self._thread: threading.Thread | None = None
 
     # request handling -----------------------------------------------------------------
@@ -117,10 +127,9 @@ class LocalApi:
         """Bind and serve in a background thread; a taken port raises ``PortInUseError``."""
         handler = _handler_class(self)
         try:
-            server = ThreadingHTTPServer((self.host, self.port), handler)
+            server = ApiHttpServer((self.host, self.port), handler)
         except OSError as err:
             raise port_error(err, self.port, "local API", "--api-port") from None
-        server.daemon_threads = True
         self.port = int(server.server_address[1])
         self._server = server
         self._thread = threading.Thread(
@@ -223,7 +232,12 @@ def _handler_class(api: LocalApi) -> type[BaseHTTPRequestHandler]:
             except Exception:
                 log.exception("the local API failed on %s %s", self.command, path)
                 response = BAD_GATEWAY
-            self._write_response(response)
+            try:
+                self._write_response(response)
+            except (BrokenPipeError, ConnectionResetError):  # the client left: nobody to tell
+                log.debug("%s %s: the client closed the connection first", self.command, path)
+                self.close_connection = True
+                return
             elapsed = (time.perf_counter() - started) * 1000
             log.info('"%s %s" %d %.1f ms', self.command, self.path, response.status, elapsed)
 
