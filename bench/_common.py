@@ -7,13 +7,16 @@ line: ``BENCH <figure> ours=<n> baseline=<n> ratio=<ours/baseline> unit=<unit>``
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, NamedTuple
 
 import numpy as np
 
@@ -72,3 +75,59 @@ def moto_server() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+class LocalStack(NamedTuple):
+    api_url: str
+    aws_url: str
+    pid: int
+
+
+@contextmanager
+def local_stack(
+    parameters: Mapping[str, str], stderr: IO[bytes] | int = subprocess.DEVNULL
+) -> Iterator[LocalStack]:
+    """``maaskit local up`` on free loopback ports in a child process, with template parameters."""
+    api_port, aws_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        **FAKE_AWS,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+    }
+    overrides = [
+        arg for key, value in parameters.items() for arg in ("--parameter", f"{key}={value}")
+    ]
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "maaskit.cli", "local", "up",
+            "--template", str(ROOT / "template.yaml"),
+            "--api-port", str(api_port), "--aws-port", str(aws_port),
+            *overrides,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 60
+        for line in process.stdout:
+            if "Press Ctrl-C" in line:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the local stack did not start")
+        else:
+            raise RuntimeError("the local stack exited before it was ready")
+        threading.Thread(target=process.stdout.read, daemon=True).start()  # keep draining
+        yield LocalStack(
+            f"http://127.0.0.1:{api_port}/", f"http://127.0.0.1:{aws_port}", process.pid
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -17,14 +17,11 @@ import contextlib
 import http.client
 import json
 import os
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,49 +34,6 @@ CLIENTS = 8
 SECONDS = float(os.environ.get("BENCH_LOCAL_API_SECONDS", "12"))  # per side, over the rounds
 ROUNDS = 4
 MODEL = "bench-mlp"
-
-
-@contextlib.contextmanager
-def local_stack() -> Iterator[tuple[str, str]]:
-    """``maaskit local up`` on free ports in a child process; yields (api_url, aws_url)."""
-    api_port, aws_port = _common.free_port(), _common.free_port()
-    env = {
-        **os.environ,
-        **_common.FAKE_AWS,
-        "PYTHONPATH": os.pathsep.join([str(_common.ROOT / "src"), str(_common.ROOT)]),
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "maaskit.cli", "local", "up",
-            "--template", str(_common.ROOT / "template.yaml"),
-            "--api-port", str(api_port), "--aws-port", str(aws_port),
-            "--parameter", "AliasTtlSeconds=3600", "--parameter", "LogLevel=WARNING",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-        cwd=_common.ROOT,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 60
-        for line in process.stdout:
-            if "Press Ctrl-C" in line:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the local stack did not start")
-        else:
-            raise RuntimeError("the local stack exited before it was ready")
-        threading.Thread(target=process.stdout.read, daemon=True).start()  # keep draining
-        yield f"http://127.0.0.1:{api_port}/", f"http://127.0.0.1:{aws_port}"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _load(call: Callable[[], None], seconds: float, clients: int = CLIENTS) -> list[float]:
@@ -164,7 +118,8 @@ def main() -> None:
     encoded = json.dumps(body).encode()
     ours_ms: list[float] = []
     base_ms: list[float] = []
-    with local_stack() as (api_url, aws_url), tempfile.TemporaryDirectory() as scratch:
+    stack = _common.local_stack({"AliasTtlSeconds": "3600", "LogLevel": "WARNING"})
+    with stack as (api_url, aws_url, _), tempfile.TemporaryDirectory() as scratch:
         client = Client(Target(TargetOptions(api_url=api_url, aws_endpoint_url=aws_url, env={})))
         model_file = Path(scratch) / "mlp.onnx"
         model_file.write_bytes(models.mlp(64, 64, 10))
