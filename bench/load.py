@@ -94,18 +94,19 @@ class Timeline:
         self.pushed_at: float | None = None
 
     def allowed_production(self, sent: float, received: float) -> set[int]:
-        if self.promoted_at is None or received < self.promoted_at:
-            return {2}
-        if sent > self.promoted_at + ALIAS_TTL_SECONDS + GRACE_S:
-            return {3}
-        return {2, 3}
+        return _allowed(self.promoted_at, sent, received)
 
     def allowed_latest(self, sent: float, received: float) -> set[int]:
-        if self.pushed_at is None or received < self.pushed_at:
-            return {2}
-        if sent > self.pushed_at + ALIAS_TTL_SECONDS + GRACE_S:
-            return {3}
-        return {2, 3}
+        return _allowed(self.pushed_at, sent, received)
+
+
+def _allowed(moved_at: float | None, sent: float, received: float) -> set[int]:
+    """v2 before the alias moved, v3 once every sandbox re-read it, either in between."""
+    if moved_at is None or received < moved_at:
+        return {2}
+    if sent > moved_at + ALIAS_TTL_SECONDS + GRACE_S:
+        return {3}
+    return {2, 3}
 
 
 def _rss_mb(pid: int) -> float:
