@@ -48,10 +48,8 @@ def encode_json(value: Any) -> bytes:
 
 
 def _default(value: Any) -> Any:
-    if isinstance(value, np.ndarray):  # dtypes orjson does not serialize natively
-        if value.dtype.kind in "OSU":
-            return [v.decode() if isinstance(v, bytes) else str(v) for v in value.tolist()]
-        return value.tolist()
+    if isinstance(value, np.ndarray):  # strings, or arrays orjson does not take natively
+        return _text(value.tolist()) if value.dtype.kind in "OSU" else value.tolist()
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, bytes):
@@ -59,8 +57,19 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
+def _text(value: Any) -> Any:
+    """A string tensor's nested lists with every element as text, nesting (the shape) kept."""
+    if isinstance(value, list):
+        return [_text(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value if isinstance(value, str) else str(value)
+
+
 def _as_native(array: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(array)
+    """C order, which orjson needs to encode natively (``ascontiguousarray`` would make a
+    0-d array 1-d)."""
+    return array if array.flags.c_contiguous else array.copy(order="C")
 
 
 # the simple shape ------------------------------------------------------------

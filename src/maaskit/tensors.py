@@ -48,14 +48,17 @@ def to_array(value: Any, spec: TensorSpec) -> np.ndarray:
                 f"length (expected shape {_describe_shape(spec.shape)})"
             ) from None
     kind = array.dtype.kind
+    if target.kind in "iu" and kind == "f" and array.size and not isinstance(value, np.ndarray):
+        array = _exact_integers(value, array, spec)
+        kind = array.dtype.kind
     if spec.datatype == "BYTES":
         if array.size and not all(isinstance(x, str | bytes) for x in array.flat):
             raise InvalidRequest(f"input {spec.name!r} expects strings (BYTES)")
         return array.astype(object, copy=False)
     if spec.datatype == "BOOL":
-        if kind != "b":
+        if kind != "b" and array.size:  # an empty list parses as float64
             raise InvalidRequest(f"input {spec.name!r} expects booleans; got {_kind_name(kind)}")
-        return array
+        return array.astype(target, copy=False)
     if kind == "O" and array.size:
         raise InvalidRequest(
             f"input {spec.name!r} expects {spec.datatype} numbers; got a mix of lists and "
@@ -74,13 +77,29 @@ def to_array(value: Any, spec: TensorSpec) -> np.ndarray:
             f"input {spec.name!r} expects {spec.datatype} integers; got fractional numbers"
         )
     if target.kind in "iu" and array.size and kind in "iuf":
-        info = np.iinfo(target)
-        if array.min() < info.min or array.max() > info.max:
-            raise InvalidRequest(
-                f"input {spec.name!r} has values outside the {spec.datatype} range "
-                f"[{info.min}, {info.max}]"
-            )
+        _check_range(array.min(), array.max(), spec)
     return array.astype(target, copy=False)
+
+
+def _exact_integers(value: Any, parsed: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """Integers beyond float64's 53 bits, which numpy turns into floats when they share a
+    list with smaller ones (``[2**63 + 1, 0]``): convert them exactly, not rounded."""
+    if float(np.abs(parsed).max()) < 2**53:
+        return parsed
+    exact = np.asarray(value, dtype=object)
+    if not all(isinstance(x, int) and not isinstance(x, bool) for x in exact.flat):
+        return parsed  # fractional numbers: refused below
+    _check_range(min(exact.flat), max(exact.flat), spec)
+    return exact.astype(spec.dtype)
+
+
+def _check_range(low: Any, high: Any, spec: TensorSpec) -> None:
+    info = np.iinfo(spec.dtype)
+    if low < info.min or high > info.max:
+        raise InvalidRequest(
+            f"input {spec.name!r} has values outside the {spec.datatype} range "
+            f"[{info.min}, {info.max}]"
+        )
 
 
 def check_shape(array: np.ndarray, spec: TensorSpec) -> None:

@@ -239,3 +239,13 @@ def test_with_metrics_disabled_no_dimension_leaks_into_the_next_request(
             event = api_event("POST", f"/models/{name}/predict", {"input": [[1, 2, 3, 4]]})
             # Then neither request trips over the other's dimensions
             assert api.lambda_handler(event, FakeContext())["statusCode"] == 200
+
+
+def test_string_outputs_keep_their_rows_in_the_simple_reply(call: Call, registry: Registry) -> None:
+    # Given a model with a string output of shape [batch, 1]
+    registry.publish("tags", models.identity(TensorProto.STRING, ["batch", 1]))
+    # When two rows are predicted through the simple shape
+    status, body = call("POST", "/models/tags/predict", {"input": [["a"], ["b"]]})
+    # Then each row comes back as a list of one string, as V2 returns it
+    assert status == 200, body
+    assert body["outputs"] == {"y": [["a"], ["b"]]}

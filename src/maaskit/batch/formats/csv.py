@@ -44,6 +44,8 @@ from maaskit.tensors import check_shape, to_array
 
 CONTENT_TYPE = "text/csv"
 _INDEXED = re.compile(r"(.+)_(\d+)")
+_INTEGER = re.compile(r"[+-]?\d+")
+_EXACT_IN_FLOAT64 = 2**53
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,13 @@ class ColumnPlan:
     @property
     def numeric(self) -> bool:
         return all(item.spec.dtype.kind in "iuf" for item in self.inputs)
+
+    @property
+    def wide_integers(self) -> bool:
+        """An INT64/UINT64 input, whose values past 2**53 a float64 matrix would round."""
+        return any(
+            item.spec.dtype.kind in "iu" and item.spec.dtype.itemsize == 8 for item in self.inputs
+        )
 
 
 def _row_shape(spec: TensorSpec, count: int, how: str) -> tuple[int, ...]:
@@ -194,7 +203,7 @@ def _cell(spec: TensorSpec, label: str, text: str) -> Any:
     if not value:
         raise InvalidRequest(f"column {label!r} is empty")
     try:
-        return float(value)
+        return int(value) if spec.dtype.kind in "iu" and _INTEGER.fullmatch(value) else float(value)
     except ValueError:
         raise InvalidRequest(f"column {label!r} is not a number: {text[:40]!r}") from None
 
@@ -272,7 +281,7 @@ class CsvReader:
 
     def _build(self, rows: list[list[Any]]) -> dict[str, np.ndarray]:
         assert self.plan is not None  # nosec B101  # narrows the type; the header sets the plan before any row
-        if self.plan.numeric:
+        if self.plan.numeric and not self.plan.wide_integers:
             return self._inputs(np.array(rows, dtype=np.float64))
         return self._inputs_from_cells(rows)
 
@@ -298,6 +307,8 @@ class CsvReader:
             return None
         if matrix.shape != (len(lines), len(self.plan.header)):
             return None
+        if self.plan.wide_integers and matrix.size and np.abs(matrix).max() >= _EXACT_IN_FLOAT64:
+            return None  # parsed again exactly, cell by cell
         return matrix
 
     def _batch(self, numbers: np.ndarray, matrix: np.ndarray) -> RowBatch | None:
