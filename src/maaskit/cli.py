@@ -234,7 +234,10 @@ def _models_push(args: argparse.Namespace) -> int:
 def _models_list(args: argparse.Namespace) -> int:
     from maaskit.console import table
 
-    models = _client(args).list_models()
+    catalog = _client(args).catalog()
+    models = catalog["models"]
+    for skipped in catalog["skipped"]:
+        print(f"skipped {skipped['name']}: {skipped['reason']}", file=sys.stderr)
     if not models:
         print("no models yet: maaskit models push FILE --name NAME")
         return 0

@@ -442,14 +442,12 @@ class Client:
         return manifest.to_dict()
 
     def list_models(self) -> list[dict[str, Any]]:
-        found = []
-        for name in self.registry.list_models():
-            versions = self.registry.list_versions(name)
-            if versions:
-                found.append(
-                    {"name": name, "versions": versions, "aliases": self.registry.aliases(name)}
-                )
-        return found
+        models: list[dict[str, Any]] = self.catalog()["models"]
+        return models
+
+    def catalog(self) -> dict[str, Any]:
+        """``{"models": [...], "skipped": [{"name", "reason"}]}`` (models that cannot be read)."""
+        return self.registry.catalog()
 
     def describe_model(self, name: str) -> dict[str, Any]:
         return self.registry.describe(name)

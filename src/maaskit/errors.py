@@ -55,6 +55,30 @@ class UnsupportedMediaType(MaaskitError):
     http_status = 415
 
 
+class StoredObjectError(MaaskitError):
+    """Something in the bucket is not what it should be: not the caller's fault, nor a bug.
+
+    Answered as 502 (the store behind us gave a bad answer), so an alarm on 5xx still sees
+    it, and told apart from a bug's 500 by its message and its error type in the logs.
+    """
+
+    http_status = 502
+
+
+class CorruptObject(StoredObjectError):
+    """An object that cannot be read as what its key says (not UTF-8, not JSON, wrong shape)."""
+
+
+class UnreadableObject(StoredObjectError):
+    """An object S3 will not hand us (access denied, archived, a key we cannot decrypt)."""
+
+
+class StoreUnavailable(MaaskitError):
+    """S3 kept failing (throttling, 5xx, dropped connections) after the configured retries."""
+
+    http_status = 503
+
+
 class IntegrityError(MaaskitError):
     """A stored artifact does not match its manifest: never served, never cached."""
 

@@ -22,7 +22,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from maaskit.errors import AlreadyExists, InvalidName, NotFound, PayloadTooLarge
+from maaskit.errors import (
+    AlreadyExists,
+    CorruptObject,
+    InvalidName,
+    NotFound,
+    PayloadTooLarge,
+    StoredObjectError,
+)
 from maaskit.signature import Signature, inspect_model
 from maaskit.store import ObjectStore, StoredObject
 
@@ -96,6 +103,18 @@ def validate_file_name(filename: str) -> str:
 
 def alias_key(name: str, alias: str) -> str:
     return f"models/{name}/aliases/{alias}.json"
+
+
+def _version_in(alias_body: bytes) -> int | None:
+    """The version an alias file names, or ``None`` if it is not ``{"version": N}``."""
+    try:
+        data = json.loads(alias_body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    number = data.get("version") if isinstance(data, dict) else None
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        return None
+    return number
 
 
 def _now() -> str:
@@ -292,8 +311,8 @@ class Registry:
                 current: StoredObject | None = self.store.get(key)
             except NotFound:
                 current = None
-            if current is not None and int(json.loads(current.body)["version"]) >= version:
-                return
+            if current is not None and (_version_in(current.body) or 0) >= version:
+                return  # a corrupt alias (no version in it) is repaired by this write
             body = {"version": version, "updated_at": _now()}
             try:
                 if current is None:
@@ -319,25 +338,55 @@ class Registry:
     # reading ---------------------------------------------------------------
 
     def get_manifest(self, name: str, version: int) -> Manifest:
+        """The manifest of a published version; ``CorruptObject`` if it cannot be one."""
         validate_name(name)
+        key = manifest_key(name, version)
+        what = f"model {name!r} version {version}"
         try:
-            data = self.store.get_json(manifest_key(name, version))
+            data = self.store.get_json(key)
         except NotFound:
             if not self.list_versions(name):
                 raise NotFound(f"model {name!r} does not exist") from None
             raise NotFound(f"model {name!r} has no version {version}") from None
-        return Manifest.from_dict(data)
+        except StoredObjectError as err:
+            raise type(err)(f"{what} cannot be served: its manifest {err.message}") from None
+        try:
+            manifest = Manifest.from_dict(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            problem = f"missing {err}" if isinstance(err, KeyError) else str(err)
+            raise CorruptObject(
+                f"{what} cannot be served: {self.store.uri(key)} is not a valid manifest "
+                f"({problem}); publish the model again"
+            ) from None
+        if (manifest.name, manifest.version) != (name, version):
+            raise CorruptObject(
+                f"{what} cannot be served: {self.store.uri(key)} describes model "
+                f"{manifest.name!r} version {manifest.version}; publish the model again"
+            )
+        return manifest
 
     def get_alias(self, name: str, alias: str) -> int:
+        """The version ``alias`` points at; ``CorruptObject`` if the alias file is not one."""
         validate_name(name)
         validate_alias(alias)
+        key = alias_key(name, alias)
         try:
-            return int(self.store.get_json(alias_key(name, alias))["version"])
+            data = self.store.get(key).body
         except NotFound:
             if not self.list_versions(name):
                 raise NotFound(f"model {name!r} does not exist") from None
             known = ", ".join(sorted(self.aliases(name))) or "none"
             raise NotFound(f"model {name!r} has no alias {alias!r} (aliases: {known})") from None
+        except StoredObjectError as err:
+            raise type(err)(f"model {name!r}: its alias {alias!r} {err.message}") from None
+        number = _version_in(data)
+        if number is None:
+            raise CorruptObject(
+                f"model {name!r}: its alias {alias!r} ({self.store.uri(key)}) is not a JSON "
+                'object like {"version": 3}; point it at a version again (maaskit models '
+                f"promote {name} --version N --alias {alias})"
+            )
+        return number
 
     def resolve_version(
         self, name: str, *, version: int | str | None = None, alias: str | None = None
@@ -376,8 +425,24 @@ class Registry:
         found: dict[str, int] = {}
         for info in self.store.list_keys(prefix):
             alias = info.key[len(prefix) :].removesuffix(".json")
-            found[alias] = int(self.store.get_json(info.key)["version"])
+            found[alias] = self.get_alias(name, alias)
         return found
+
+    def catalog(self) -> dict[str, Any]:
+        """Every model with its versions and aliases; a model whose aliases cannot be read is
+        listed under ``skipped`` with the reason, so one corrupt file hides only its model."""
+        models: list[dict[str, Any]] = []
+        skipped: list[dict[str, str]] = []
+        for name in self.list_models():
+            try:
+                versions = self.list_versions(name)
+                if versions:  # only claimed numbers: nothing published yet
+                    models.append(
+                        {"name": name, "versions": versions, "aliases": self.aliases(name)}
+                    )
+            except (StoredObjectError, InvalidName) as err:
+                skipped.append({"name": name, "reason": err.message})
+        return {"models": models, "skipped": skipped}
 
     def describe(self, name: str) -> dict[str, Any]:
         """Versions, aliases and the latest signature and metrics, for listings and the API."""

@@ -107,15 +107,7 @@ class InferenceService:
     # registry views --------------------------------------------------------------
 
     def list_models(self) -> dict[str, Any]:
-        models = []
-        for name in self.registry.list_models():
-            versions = self.registry.list_versions(name)
-            if not versions:
-                continue  # only claimed numbers, nothing published yet
-            models.append(
-                {"name": name, "versions": versions, "aliases": self.registry.aliases(name)}
-            )
-        return {"models": models}
+        return self.registry.catalog()
 
     def describe(self, name: str) -> dict[str, Any]:
         try:

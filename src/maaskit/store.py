@@ -17,7 +17,13 @@ from typing import IO, TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import ClientError
 
-from maaskit.errors import AlreadyExists, NotFound
+from maaskit.errors import (
+    AlreadyExists,
+    CorruptObject,
+    NotFound,
+    StoreUnavailable,
+    UnreadableObject,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -45,6 +51,32 @@ def _error_code(err: ClientError) -> str:
 
 _MISSING = {"NoSuchKey", "404", "NotFound", "NoSuchBucket"}
 _PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+_UNREADABLE = {"AccessDenied", "403", "InvalidObjectState", "KMS.DisabledException"}
+_UNAVAILABLE = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "ServiceUnavailable",
+    "503",
+    "InternalError",
+    "500",
+    "RequestTimeout",
+}
+
+
+def _read_error(err: ClientError, uri: str) -> Exception:
+    """What a failed read means to the caller: gone, refused, or S3 still failing after retries."""
+    code = _error_code(err)
+    if code in _MISSING:
+        return NotFound(f"{uri} does not exist")
+    if code in _UNREADABLE:
+        return UnreadableObject(f"{uri} could not be read ({code})")
+    if code in _UNAVAILABLE:
+        return StoreUnavailable(
+            f"S3 kept failing to return {uri} ({code}) after retries: try again shortly"
+        )
+    return err
 
 
 class ObjectStore:
@@ -77,16 +109,19 @@ class ObjectStore:
         return self.get(key).body
 
     def get_json(self, key: str) -> Any:
-        return json.loads(self.get_bytes(key))
+        """The decoded JSON at ``key``; ``CorruptObject`` if it is not UTF-8 JSON."""
+        data = self.get_bytes(key)
+        try:
+            return json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as err:
+            raise CorruptObject(f"{self.uri(key)} is not valid JSON ({err})") from None
 
     def open(self, key: str) -> tuple[IO[bytes], ObjectInfo]:
         """A streaming body, for files too big to hold in memory."""
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=key)
         except ClientError as err:
-            if _error_code(err) in _MISSING:
-                raise NotFound(f"{self.uri(key)} does not exist") from None
-            raise
+            raise _read_error(err, self.uri(key)) from None
         info = ObjectInfo(
             key=key,
             etag=response["ETag"],

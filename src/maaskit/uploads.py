@@ -27,6 +27,7 @@ from typing import Any
 
 from maaskit.errors import (
     AlreadyExists,
+    CorruptObject,
     InvalidModel,
     InvalidRequest,
     MaaskitError,
@@ -247,8 +248,8 @@ class ModelUploads:
             data = self.store.get_json(side)
         except NotFound:
             return {}
-        except ValueError as err:
-            raise InvalidRequest(f"the sidecar {side} is not valid JSON: {err}") from None
+        except CorruptObject as err:
+            raise InvalidRequest(f"the sidecar {err.message}") from None
         try:
             return parse_sidecar(data)
         except InvalidRequest as err:

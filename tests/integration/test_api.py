@@ -172,7 +172,10 @@ def test_registry_views(call: Call, registry: Registry, iris: tuple) -> None:
     registry.publish("iris", models.linear(seed=4)[0], metrics={"accuracy": 0.97})
     status, listing = call("GET", "/models")
     assert status == 200
-    assert listing == {"models": [{"name": "iris", "versions": [1, 2], "aliases": {"latest": 2}}]}
+    assert listing == {
+        "models": [{"name": "iris", "versions": [1, 2], "aliases": {"latest": 2}}],
+        "skipped": [],
+    }
     status, described = call("GET", "/models/iris")
     assert status == 200
     assert described["versions"][1]["metrics"] == {"accuracy": 0.97}

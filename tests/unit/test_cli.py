@@ -24,8 +24,13 @@ class FakeClient:
         self.calls.append(("predict", (name, data, options)))
         return {"model": name, "version": 1, "outputs": {"y": [[1.0]]}}
 
-    def list_models(self) -> list[dict[str, Any]]:
-        return [{"name": "digits", "versions": [1, 2], "aliases": {"latest": 2, "production": 1}}]
+    def catalog(self) -> dict[str, Any]:
+        return {
+            "models": [
+                {"name": "digits", "versions": [1, 2], "aliases": {"latest": 2, "production": 1}}
+            ],
+            "skipped": [{"name": "broken", "reason": "its alias 'latest' is not valid JSON"}],
+        }
 
     def describe_model(self, name: str) -> dict[str, Any]:
         raise NotFound(f"model {name!r} does not exist")
@@ -183,10 +188,12 @@ def test_missing_file_is_one_line(fake: FakeClient, capsys: pytest.CaptureFixtur
 
 def test_models_list_is_a_table(fake: FakeClient, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["models", "list"]) == 0
-    assert capsys.readouterr().out.splitlines() == [
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [
         "NAME    VERSIONS  ALIASES",
         "digits  1,2       latest=2 production=1",
     ]
+    assert captured.err == "skipped broken: its alias 'latest' is not valid JSON\n"
 
 
 def test_failed_training_run_exits_1_with_its_error(

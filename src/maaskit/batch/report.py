@@ -13,7 +13,7 @@ from typing import Any
 
 from maaskit import __version__
 from maaskit.batch.job import COMPLETED, COMPLETED_WITH_ERRORS, EMPTY, FAILED, JobResult
-from maaskit.errors import NotFound
+from maaskit.errors import CorruptObject, NotFound
 from maaskit.store import ObjectInfo, ObjectStore
 
 FINAL = frozenset({COMPLETED, COMPLETED_WITH_ERRORS, EMPTY, FAILED})
@@ -102,7 +102,7 @@ def read_report(store: ObjectStore, key: str) -> dict[str, Any] | None:
     """The report at ``key``, or ``None`` if there is none (or it is not one of ours)."""
     try:
         report = store.get_json(key)
-    except (NotFound, ValueError):
+    except (NotFound, CorruptObject):  # a corrupt report is redone, not trusted
         return None
     return report if isinstance(report, dict) and report.get("schema") == SCHEMA else None
 
