@@ -365,6 +365,10 @@ class Registry:
             )
         return manifest
 
+    def is_published(self, name: str, version: int) -> bool:
+        """A version is published exactly while its manifest exists (one HEAD request)."""
+        return self.store.exists(manifest_key(name, version))
+
     def get_alias(self, name: str, alias: str) -> int:
         """The version ``alias`` points at; ``CorruptObject`` if the alias file is not one."""
         validate_name(name)

@@ -128,6 +128,11 @@ class _SessionCache:
             _, evicted = self._items.popitem(last=False)
             self.used_bytes -= evicted.manifest.package_bytes
 
+    def discard(self, key: tuple[str, int]) -> None:
+        evicted = self._items.pop(key, None)
+        if evicted is not None:
+            self.used_bytes -= evicted.manifest.size
+
     def __contains__(self, key: tuple[str, int]) -> bool:
         return key in self._items
 
@@ -158,6 +163,7 @@ class Runtime:
         self._clock = clock
         self._sessions = _SessionCache(cache_bytes)
         self._aliases: dict[tuple[str, str], tuple[int, float]] = {}
+        self._published_until: dict[tuple[str, int], float] = {}
         self._lock = threading.Lock()
         self._on_load = on_load
 
@@ -209,6 +215,23 @@ class Runtime:
     def is_loaded(self, name: str, version: int) -> bool:
         return (name, version) in self._sessions
 
+    def _still_published(self, key: tuple[str, int]) -> bool:
+        """Whether a loaded version's manifest still exists, re-checked once per alias TTL.
+
+        A version is published exactly while its manifest exists: one deleted stops being
+        served within ``alias_ttl_seconds``, and a warm request inside the TTL makes no S3 call.
+        """
+        now = self._clock()
+        if self._published_until.get(key, now) > now:
+            return True
+        if self.registry.is_published(*key):
+            self._published_until[key] = now + self.alias_ttl_seconds
+            return True
+        with self._lock:
+            self._sessions.discard(key)
+            self._published_until.pop(key, None)
+        return False
+
     # loading ---------------------------------------------------------------
 
     def load(
@@ -217,13 +240,14 @@ class Runtime:
         number = self.resolve_version(name, version=version, alias=alias)
         key = (name, number)
         model = self._sessions.get(key)
-        if model is not None:
+        if model is not None and self._still_published(key):
             return model
         with self._lock:  # one download and one session per model, even under threads
             model = self._sessions.get(key)
             if model is None:
                 model = self._load_verified(self.registry.get_manifest(name, number))
                 self._sessions.put(key, model)
+                self._published_until[key] = self._clock() + self.alias_ttl_seconds
                 if self._on_load is not None:
                     self._on_load(model)
         return model

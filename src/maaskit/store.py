@@ -136,7 +136,7 @@ class ObjectStore:
         except ClientError as err:
             if _error_code(err) in _MISSING:
                 return None
-            raise
+            raise _read_error(err, self.uri(key)) from None
         return ObjectInfo(
             key=key,
             etag=response["ETag"],

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 import pytest
 
-from maaskit.errors import IntegrityError, InvalidRequest
-from maaskit.registry import Registry, artifact_key
+from maaskit.errors import IntegrityError, InvalidRequest, NotFound
+from maaskit.registry import Registry, artifact_key, manifest_key
 from maaskit.runtime import ModelRunError, Runtime
 from maaskit.store import ObjectInfo, ObjectStore
 from tests.support import models
@@ -105,6 +107,54 @@ def test_alias_is_re_resolved_after_its_ttl(registry: Registry, tmp_path: Path) 
     assert runtime.load("iris", alias="production").version == 1  # still within the TTL
     clock.now = 10.5
     assert runtime.load("iris", alias="production").version == 2  # promoted, no redeploy
+
+
+@contextmanager
+def s3_calls(store: ObjectStore) -> Iterator[list[str]]:
+    """Every S3 API call made on ``store``'s client while the block runs, by operation."""
+    calls: list[str] = []
+
+    def record(event_name: str, **_: object) -> None:
+        calls.append(event_name.rsplit(".", 1)[-1])
+
+    store.client.meta.events.register("before-call.s3.*", record)
+    try:
+        yield calls
+    finally:
+        store.client.meta.events.unregister("before-call.s3.*", record)
+
+
+def test_a_deleted_manifest_stops_being_served_within_the_alias_ttl(
+    registry: Registry, store: ObjectStore, tmp_path: Path
+) -> None:
+    # Given two published versions, both loaded warm (latest is 2)
+    registry.publish("iris", models.linear(seed=1)[0])
+    registry.publish("iris", models.linear(seed=2)[0])
+    clock = Clock()
+    runtime = make_runtime(store, tmp_path, alias_ttl_seconds=10.0, clock=clock)
+    assert runtime.load("iris").version == 2
+    assert runtime.load("iris", version=1).version == 1
+    # When version 2's manifest is deleted (it is no longer published)
+    store.delete(manifest_key("iris", 2))
+    # Then inside the TTL warm requests still make no S3 call at all
+    clock.now = 9.0
+    with s3_calls(store) as calls:
+        runtime.load("iris")
+        runtime.load("iris", version=2)
+        runtime.load("iris", version=1)
+    assert calls == []
+    # And once the TTL has passed, version 2 is refused by alias and by number, and unloaded
+    clock.now = 10.5
+    with pytest.raises(NotFound, match="has no version 2"):
+        runtime.load("iris")
+    with pytest.raises(NotFound, match="has no version 2"):
+        runtime.load("iris", version=2)
+    assert not runtime.is_loaded("iris", 2)
+    # And version 1, whose manifest is there, still serves after one cheap check
+    with s3_calls(store) as calls:
+        assert runtime.load("iris", version=1).version == 1
+        assert runtime.load("iris", version=1).version == 1
+    assert calls == ["HeadObject"]
 
 
 def test_a_corrupted_artifact_is_refused_never_cached_and_the_good_version_still_serves(
