@@ -52,8 +52,16 @@ def _record_inference(model: LoadedModel, elapsed_ms: float) -> None:
     metrics.record("InferenceMs", elapsed_ms, "Milliseconds", _dimensions(model))
 
 
+def _record_integrity_failure(name: str, version: int) -> None:
+    """One ``IntegrityFailures`` point per refused artifact: the template's alarm sums them."""
+    metrics.record("IntegrityFailures", 1, "Count", {"model": name})
+    logger.error("model failed its integrity check", model=name, version=version)
+
+
 service = InferenceService(
-    Runtime.from_settings(settings, on_load=_record_load),
+    Runtime.from_settings(
+        settings, on_load=_record_load, on_integrity_failure=_record_integrity_failure
+    ),
     max_request_bytes=settings.max_request_bytes,
 )
 service.runtime.prepare()

@@ -79,10 +79,8 @@ class StoreUnavailable(MaaskitError):
     http_status = 503
 
 
-class IntegrityError(MaaskitError):
-    """A stored artifact does not match its manifest: never served, never cached."""
-
-    http_status = 500
+class IntegrityError(StoredObjectError):
+    """A stored artifact does not match its manifest: never served, never cached (502)."""
 
 
 class SettingsError(MaaskitError):

@@ -154,6 +154,7 @@ class Runtime:
         intra_op_threads: int = 0,
         clock: Callable[[], float] = time.monotonic,
         on_load: Callable[[LoadedModel], None] | None = None,
+        on_integrity_failure: Callable[[str, int], None] | None = None,
     ) -> None:
         self.registry = registry
         self.cache_dir = cache_dir
@@ -164,8 +165,10 @@ class Runtime:
         self._sessions = _SessionCache(cache_bytes)
         self._aliases: dict[tuple[str, str], tuple[int, float]] = {}
         self._published_until: dict[tuple[str, int], float] = {}
+        self._last_good: dict[tuple[str, str], int] = {}  # alias -> the version it last served
         self._lock = threading.Lock()
         self._on_load = on_load
+        self._on_integrity_failure = on_integrity_failure
 
     @classmethod
     def from_settings(
@@ -173,6 +176,7 @@ class Runtime:
         settings: Settings,
         store: ObjectStore | None = None,
         on_load: Callable[[LoadedModel], None] | None = None,
+        on_integrity_failure: Callable[[str, int], None] | None = None,
     ) -> Runtime:
         store = store or ObjectStore(settings.bucket)
         return cls(
@@ -183,6 +187,7 @@ class Runtime:
             alias_ttl_seconds=settings.alias_ttl_seconds,
             intra_op_threads=settings.intra_op_threads,
             on_load=on_load,
+            on_integrity_failure=on_integrity_failure,
         )
 
     def prepare(self) -> None:
@@ -238,6 +243,32 @@ class Runtime:
         self, name: str, *, version: int | str | None = None, alias: str | None = None
     ) -> LoadedModel:
         number = self.resolve_version(name, version=version, alias=alias)
+        if version is not None:
+            return self._load_number(name, number)
+        alias_ref = (name, alias or LATEST)
+        try:
+            model = self._load_number(name, number)
+        except IntegrityError as refused:
+            model = self._keep_serving(alias_ref, number, refused)
+        self._last_good[alias_ref] = model.version
+        return model
+
+    def _keep_serving(
+        self, alias_ref: tuple[str, str], refused_number: int, refused: IntegrityError
+    ) -> LoadedModel:
+        """An alias moved to a version that failed its integrity check: it keeps serving the
+        version it served before (re-trying the new one each TTL), or the refusal stands."""
+        previous = self._last_good.get(alias_ref)
+        if previous is None or previous == refused_number:
+            raise refused
+        try:
+            model = self._load_number(alias_ref[0], previous)
+        except MaaskitError:
+            raise refused from None
+        self._aliases[alias_ref] = (previous, self._clock() + self.alias_ttl_seconds)
+        return model
+
+    def _load_number(self, name: str, number: int) -> LoadedModel:
         key = (name, number)
         model = self._sessions.get(key)
         if model is not None and self._still_published(key):
@@ -245,7 +276,12 @@ class Runtime:
         with self._lock:  # one download and one session per model, even under threads
             model = self._sessions.get(key)
             if model is None:
-                model = self._load_verified(self.registry.get_manifest(name, number))
+                try:
+                    model = self._load_verified(self.registry.get_manifest(name, number))
+                except IntegrityError:
+                    if self._on_integrity_failure is not None:
+                        self._on_integrity_failure(name, number)
+                    raise
                 self._sessions.put(key, model)
                 self._published_until[key] = self._clock() + self.alias_ttl_seconds
                 if self._on_load is not None:

@@ -9,6 +9,7 @@ from aws_lambda_powertools.warnings import PowertoolsUserWarning
 from onnx import TensorProto
 
 from maaskit.registry import Registry, artifact_key
+from maaskit.store import ObjectStore
 from tests.integration.conftest import Call, cold_start
 from tests.support import models
 from tests.support.events import FakeContext, api_event
@@ -135,22 +136,6 @@ def test_references_that_do_not_resolve(
     assert message in body["error"]
 
 
-def test_corrupted_artifact_fails_clearly_and_production_still_serves(
-    call: Call, registry: Registry
-) -> None:
-    registry.publish("iris", models.linear(seed=1)[0], aliases=("production",))
-    registry.publish("iris", models.linear(seed=2)[0])
-    store = registry.store
-    store.client.put_object(Bucket=store.bucket, Key=artifact_key("iris", 2), Body=b"tampered")
-    status, body = call("POST", "/models/iris/predict", {"input": [[1, 2, 3, 4]]})
-    assert status == 500
-    assert "failed its integrity check" in body["error"]
-    status, body = call(
-        "POST", "/models/iris/predict", {"input": [[1, 2, 3, 4]]}, query={"alias": "production"}
-    )
-    assert (status, body["version"]) == (200, 1)
-
-
 def test_unknown_route_is_404_json(call: Call) -> None:
     status, body = call("GET", "/nowhere")
     assert status == 404
@@ -252,3 +237,31 @@ def test_string_outputs_keep_their_rows_in_the_simple_reply(call: Call, registry
     # Then each row comes back as a list of one string, as V2 returns it
     assert status == 200, body
     assert body["outputs"] == {"y": [["a"], ["b"]]}
+
+
+def test_a_tampered_artifact_answers_502_emits_a_metric_and_production_still_serves(
+    call: Call, registry: Registry, store: ObjectStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given production on a good v1 and latest on a v2 whose stored bytes were replaced
+    registry.publish("iris", models.linear(seed=1)[0], aliases=("production",))
+    registry.publish("iris", models.linear(seed=2)[0])
+    store.client.put_object(Bucket=store.bucket, Key=artifact_key("iris", 2), Body=b"tampered")
+    capsys.readouterr()
+    # When latest is asked for
+    status, body = call("POST", "/models/iris/predict", {"input": [[1, 2, 3, 4]]})
+    # Then the reply is a 502 that names the version and the check, not a bare 500
+    assert status == 502, body
+    assert body["error"].startswith("model 'iris' version 2 failed its integrity check")
+    # And one IntegrityFailures point with the model dimension was emitted for the alarm
+    points = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if '"IntegrityFailures"' in line
+    ]
+    assert [(p["IntegrityFailures"], p["model"]) for p in points] == [(1, "iris")]
+    assert points[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "model"]]
+    # And production still serves v1
+    status, body = call(
+        "POST", "/models/iris/predict", {"input": [[1, 2, 3, 4]]}, query={"alias": "production"}
+    )
+    assert (status, body["version"]) == (200, 1)

@@ -205,6 +205,51 @@ def test_the_disk_cache_folder_is_its_owners_only(registry: Registry, tmp_path: 
     assert (tmp_path / "cache").stat().st_mode & 0o077 == 0
 
 
+def test_an_alias_moved_to_a_tampered_version_keeps_serving_the_previous_one(
+    registry: Registry, store: ObjectStore, tmp_path: Path
+) -> None:
+    # Given a sandbox serving latest = v1, with a hook for integrity failures
+    registry.publish("iris", models.linear(seed=1)[0])
+    clock, refused = Clock(), []
+    runtime = make_runtime(
+        store,
+        tmp_path,
+        alias_ttl_seconds=10.0,
+        clock=clock,
+        on_integrity_failure=lambda name, version: refused.append((name, version)),
+    )
+    assert runtime.load("iris").version == 1
+    # When latest moves to a v2 whose stored bytes were then tampered with
+    bad = registry.publish("iris", models.linear(seed=2)[0])
+    store.client.put_object(
+        Bucket=store.bucket, Key=artifact_key("iris", bad.version), Body=models.linear(seed=3)[0]
+    )
+    clock.now = 11.0
+    # Then latest keeps serving v1, and the refusal reached the hook
+    assert runtime.load("iris").version == 1
+    assert refused == [("iris", 2)]
+    # And within the next TTL no further download of v2 is tried
+    assert runtime.load("iris").version == 1
+    assert refused == [("iris", 2)]
+    # And v2 asked for by number is refused with the integrity error
+    with pytest.raises(IntegrityError, match="version 2 failed its integrity check"):
+        runtime.load("iris", version=2)
+    assert refused == [("iris", 2), ("iris", 2)]
+
+
+def test_a_cold_alias_on_a_tampered_version_is_refused(
+    registry: Registry, store: ObjectStore, tmp_path: Path
+) -> None:
+    registry.publish("iris", models.linear(seed=1)[0])
+    bad = registry.publish("iris", models.linear(seed=2)[0])
+    store.client.put_object(
+        Bucket=store.bucket, Key=artifact_key("iris", bad.version), Body=b"not the model"
+    )
+    with pytest.raises(IntegrityError) as refused:
+        make_runtime(store, tmp_path).load("iris")
+    assert refused.value.http_status == 502
+
+
 def test_unknown_output_and_run_failures_are_client_errors(
     registry: Registry, tmp_path: Path
 ) -> None:

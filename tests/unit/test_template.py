@@ -234,3 +234,22 @@ def test_the_real_templates_deployment_only_resources_leave_the_local_stack_whol
     # And what is left out is only outputs that name AWS-only resources
     template.outputs()
     assert all(note.startswith("output ") for note in template.notes), template.notes
+
+
+def test_the_integrity_alarm_watches_the_metric_the_api_emits() -> None:
+    # Given the real template and the API handler's source
+    root = Path(__file__).parents[2]
+    document = cfn_yaml.loads((root / "template.yaml").read_text())
+    handler = (root / "functions" / "api" / "app.py").read_text()
+    namespace = document["Globals"]["Function"]["Environment"]["Variables"][
+        "POWERTOOLS_METRICS_NAMESPACE"
+    ]
+    # Then an alarm sums IntegrityFailures over every model in that namespace, from the first
+    alarm = document["Resources"]["IntegrityFailuresAlarm"]["Properties"]
+    [query] = alarm["Metrics"]
+    assert query["Expression"] == (
+        f"SELECT SUM(IntegrityFailures) FROM SCHEMA({namespace}, model, service)"
+    )
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    # And the handler emits exactly that metric with that dimension
+    assert 'metrics.record("IntegrityFailures", 1, "Count", {"model": name})' in handler
