@@ -45,6 +45,22 @@ class ModelRunError(MaaskitError):
     http_status = 422
 
 
+class NonFiniteOutput(ModelRunError):
+    """The model computed NaN or infinity for this input: JSON cannot carry it, and a
+    number that silently became ``null`` is a wrong answer, so the input is refused (400)."""
+
+    http_status = 400
+
+
+def _check_finite(model: str, version: int, outputs: Mapping[str, np.ndarray]) -> None:
+    for name, array in outputs.items():
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise NonFiniteOutput(
+                f"model {model!r} version {version} computed NaN or infinity in output {name!r} "
+                "for this input: check that the input is on the scale the model was trained on"
+            )
+
+
 def default_threads() -> int:
     """Threads for onnxruntime: one per vCPU this sandbox may use (Lambda scales vCPUs with memory)."""
     try:
@@ -99,7 +115,9 @@ class LoadedModel:
                 f"model {self.name!r} version {self.version} could not run on this input: "
                 f"{message[:300]}"
             ) from None
-        return dict(zip(names, results, strict=True))
+        outputs = dict(zip(names, results, strict=True))
+        _check_finite(self.name, self.version, outputs)
+        return outputs
 
     def predict(self, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
         return self.run(self.prepare(values))

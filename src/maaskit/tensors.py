@@ -78,7 +78,25 @@ def to_array(value: Any, spec: TensorSpec) -> np.ndarray:
         )
     if target.kind in "iu" and array.size and kind in "iuf":
         _check_range(array.min(), array.max(), spec)
-    return array.astype(target, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is refused just below
+        converted = array.astype(target, copy=False)
+    if target.kind == "f" and converted.size and not np.isfinite(converted).all():
+        raise InvalidRequest(_non_finite(array, spec))
+    return converted
+
+
+def _non_finite(array: np.ndarray, spec: TensorSpec) -> str:
+    """Why a float input is refused: NaN/infinity given, or a number too big for its type."""
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        return (
+            f"input {spec.name!r} holds NaN or infinity: send finite numbers (a missing value "
+            "must be encoded the way the model was trained, not as NaN)"
+        )
+    limit = float(np.finfo(spec.dtype).max)
+    return (
+        f"input {spec.name!r} has values outside the {spec.datatype} range (±{limit:.4g}): "
+        "they would become infinity"
+    )
 
 
 def _exact_integers(value: Any, parsed: np.ndarray, spec: TensorSpec) -> np.ndarray:

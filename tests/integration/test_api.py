@@ -265,3 +265,23 @@ def test_a_tampered_artifact_answers_502_emits_a_metric_and_production_still_ser
         "POST", "/models/iris/predict", {"input": [[1, 2, 3, 4]]}, query={"alias": "production"}
     )
     assert (status, body["version"]) == (200, 1)
+
+
+def test_a_value_too_big_for_float32_is_refused_not_answered_null(call: Call, iris: tuple) -> None:
+    status, body = call("POST", "/models/iris/predict", {"input": [1e308, 1, 1, 1]})
+    assert status == 400, body
+    assert "input 'input' has values outside the FP32 range" in body["error"]
+    request = {
+        "inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1e39, 1, 1, 1]}]
+    }
+    status, body = call("POST", "/v2/models/iris/infer", request)
+    assert status == 400, body
+    assert "outside the FP32 range" in body["error"]
+
+
+def test_a_non_finite_output_is_refused_with_a_reason(call: Call, registry: Registry) -> None:
+    registry.publish("log", models.log())
+    status, body = call("POST", "/models/log/predict", {"input": [[0.0, 1.0]]})
+    assert status == 400, body
+    assert "computed NaN or infinity in output 'y'" in body["error"]
+    assert call("POST", "/models/log/predict", {"input": [[1.0, 2.0]]})[0] == 200

@@ -445,3 +445,30 @@ def test_a_distributed_map_item_is_one_key(
     outcome = batch.lambda_handler(item, FakeContext())
     assert outcome["status"] == "completed"
     assert outcome["report"] == "batch/out/iris/2026-11-28/flower measurements.csv.report.json"
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "npy"])
+def test_values_that_do_not_fit_and_non_finite_outputs_fail_their_rows(
+    drop: Drop, store: ObjectStore, registry: Registry, fmt: str
+) -> None:
+    # Given a float32 log model, and rows that are fine, too big for float32, NaN, or whose
+    # log is not finite
+    registry.publish("log", models.log())
+    rows = [[1.0, 2.0], [1e308, 1.0], [float("nan"), 1.0], [0.0, 1.0], [-1.0, 1.0], [3.0, 4.0]]
+    if fmt == "jsonl":  # JSON has no NaN: that row is sent as a number too big instead
+        body = b"".join(orjson.dumps(r if r[0] == r[0] else [-1e300, 1.0]) + b"\n" for r in rows)
+    elif fmt == "csv":
+        body = ("a,b\n" + "".join(f"{r[0]},{r[1]}\n" for r in rows)).encode()
+    else:
+        buffer = io.BytesIO()
+        np.save(buffer, np.array(rows, np.float64))
+        body = buffer.getvalue()
+    # When the file is predicted
+    outcome = drop(f"batch/in/log/values.{fmt}", body)
+    # Then only the good rows are written, and each other row fails with its reason
+    report = store.get_json(outcome["report"])
+    assert (report["rows_in"], report["rows_out"], report["rows_failed"]) == (6, 2, 4)
+    reasons = [f["reason"] for f in report["failures"]]
+    assert "outside the FP32 range" in reasons[0]
+    assert ("NaN or infinity" if fmt != "jsonl" else "outside the FP32 range") in reasons[1]
+    assert all("computed NaN or infinity in output 'y'" in r for r in reasons[2:])

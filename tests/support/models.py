@@ -158,3 +158,14 @@ def token_encoder(vocab: int = 30, dim: int = 6, seed: int = 0) -> tuple[bytes, 
         ],
     )
     return _finish(graph), table
+
+
+def log(n: int = 2) -> bytes:
+    """``y = log(x)``: finite inputs whose outputs are not (0 gives -inf, -1 gives NaN)."""
+    graph = helper.make_graph(
+        [helper.make_node("Log", ["x"], ["y"])],
+        "log",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", n])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", n])],
+    )
+    return _finish(graph)

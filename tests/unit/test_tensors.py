@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from maaskit.errors import InvalidRequest
 from maaskit.signature import Signature, TensorSpec
-from maaskit.tensors import prepare_inputs
+from maaskit.tensors import prepare_inputs, to_array
 
 FEATURES = Signature(
     inputs=(TensorSpec("input", "FP32", ("batch", 4)),),
@@ -84,3 +84,27 @@ def test_values_outside_the_integer_range_are_refused() -> None:
 def test_any_well_formed_batch_round_trips_exactly(rows: list[list[float]]) -> None:
     arrays = prepare_inputs(FEATURES, {"input": rows})
     np.testing.assert_array_equal(arrays["input"], np.array(rows, dtype=np.float32))
+
+
+@pytest.mark.parametrize(
+    ("values", "datatype", "message"),
+    [
+        ([1e308, 1.0], "FP32", "outside the FP32 range"),
+        ([-1e39, 1.0], "FP32", "outside the FP32 range"),
+        ([70000, 1], "FP16", "outside the FP16 range"),
+        (np.array([np.nan, 1.0]), "FP64", "holds NaN or infinity"),
+        (np.array([np.inf, 1.0], np.float32), "FP32", "holds NaN or infinity"),
+    ],
+)
+def test_float_values_that_would_not_be_finite_are_refused(
+    values: object, datatype: str, message: str
+) -> None:
+    with pytest.raises(InvalidRequest, match=message):
+        to_array(values, TensorSpec("x", datatype, ("batch",)))
+
+
+def test_the_largest_finite_values_of_each_float_type_are_kept() -> None:
+    for datatype in ["FP16", "FP32", "FP64"]:
+        top = float(np.finfo(TensorSpec("x", datatype, ()).dtype).max)
+        array = to_array([top, -top], TensorSpec("x", datatype, ("batch",)))
+        assert array.tolist() == [top, -top]
