@@ -79,6 +79,10 @@ class StoreUnavailable(MaaskitError):
     http_status = 503
 
 
+class ObjectChanged(StoreUnavailable):
+    """An object was replaced while it was being read: read it again."""
+
+
 class IntegrityError(StoredObjectError):
     """A stored artifact does not match its manifest: never served, never cached (502)."""
 

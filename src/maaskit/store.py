@@ -3,6 +3,18 @@
 Writes can be conditional (``IfNoneMatch``/``IfMatch``), which is how the registry claims
 versions and moves aliases without a database, and every put carries a SHA-256 checksum
 that S3 verifies on arrival.
+
+What is retried (``S3_CONFIG``, set here on purpose rather than left to botocore's legacy
+defaults): every call runs in botocore's *standard* retry mode, up to 4 attempts in all,
+with exponential backoff and jitter, on throttling (``SlowDown``, 503), S3's transient 500,
+502 and 504 answers, and connection errors or timeouts before a reply; it connects within
+3 s and waits at most 20 s for each read, so a stuck socket fails inside a 29 s API Gateway
+request instead of hanging it. A connection dropped while a body is streaming is not
+something botocore retries: :class:`ResumingBody` picks the download up where it stopped
+with a ranged GET pinned to the first ETag (up to 3 times), so a reader gets the whole
+object as it was or an error, never a short or spliced one. When S3 keeps failing after all
+that, reads raise ``StoreUnavailable`` (503); an object that changed mid-read raises
+``ObjectChanged``.
 """
 
 from __future__ import annotations
@@ -15,18 +27,41 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    IncompleteReadError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
 
 from maaskit.errors import (
     AlreadyExists,
     CorruptObject,
     NotFound,
+    ObjectChanged,
     StoreUnavailable,
     UnreadableObject,
 )
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+S3_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 4},
+    connect_timeout=3,
+    read_timeout=20,
+    tcp_keepalive=True,
+)
+RESUME_ATTEMPTS = 3  # ranged re-reads of one body after its connection dropped
+_READ_PIECE = 1024 * 1024
+_STREAM_ERRORS = (
+    ResponseStreamingError,
+    IncompleteReadError,
+    ReadTimeoutError,
+    ConnectionClosedError,
+)
 
 
 @dataclass(frozen=True)
@@ -93,7 +128,7 @@ class ObjectStore:
     @property
     def client(self) -> S3Client:
         if self._client is None:
-            self._client = boto3.client("s3")
+            self._client = boto3.client("s3", config=S3_CONFIG)
         return self._client
 
     def uri(self, key: str) -> str:
@@ -117,7 +152,7 @@ class ObjectStore:
             raise CorruptObject(f"{self.uri(key)} is not valid JSON ({err})") from None
 
     def open(self, key: str) -> tuple[IO[bytes], ObjectInfo]:
-        """A streaming body, for files too big to hold in memory."""
+        """A streaming body, for files too big to hold in memory (resumed if it drops)."""
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=key)
         except ClientError as err:
@@ -128,7 +163,7 @@ class ObjectStore:
             size=int(response.get("ContentLength", 0)),
             metadata=response.get("Metadata", {}),
         )
-        return response["Body"], info  # type: ignore[return-value]
+        return ResumingBody(self, info, response["Body"]), info  # type: ignore[return-value]
 
     def head(self, key: str) -> ObjectInfo | None:
         try:
@@ -232,6 +267,58 @@ class ObjectStore:
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
+
+
+class ResumingBody:
+    """A GET's body that survives a dropped connection: it re-reads from the byte where it
+    stopped, with ``IfMatch`` on the first ETag, so the bytes all come from one object."""
+
+    def __init__(self, store: ObjectStore, info: ObjectInfo, body: Any) -> None:
+        self.store = store
+        self.info = info
+        self.resumes = 0
+        self._body = body
+        self._offset = 0
+
+    def read(self, amt: int | None = None) -> bytes:
+        if amt is None:  # in pieces, so a drop loses one piece rather than the whole read
+            return b"".join(iter(lambda: self.read(_READ_PIECE), b""))
+        while True:
+            try:
+                data: bytes = self._body.read(amt)
+            except _STREAM_ERRORS as err:
+                if self._offset >= self.info.size:
+                    return b""  # everything arrived; only the end of the stream was lost
+                self._resume(err)
+                continue
+            self._offset += len(data)
+            return data
+
+    def _resume(self, err: Exception) -> None:
+        uri = self.store.uri(self.info.key)
+        if self.resumes >= RESUME_ATTEMPTS:
+            raise StoreUnavailable(
+                f"the download of {uri} kept dropping ({type(err).__name__}) after "
+                f"{RESUME_ATTEMPTS} resumes: try again shortly"
+            ) from None
+        self.resumes += 1
+        with contextlib.suppress(Exception):
+            self._body.close()
+        try:
+            response = self.store.client.get_object(
+                Bucket=self.store.bucket,
+                Key=self.info.key,
+                IfMatch=self.info.etag,
+                Range=f"bytes={self._offset}-",
+            )
+        except ClientError as failed:
+            if _error_code(failed) in _PRECONDITION:
+                raise ObjectChanged(f"{uri} was replaced while it was being read") from None
+            raise _read_error(failed, uri) from None
+        self._body = response["Body"]
+
+    def close(self) -> None:
+        self._body.close()
 
 
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3's floor for every part but the last

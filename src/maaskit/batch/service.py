@@ -27,7 +27,7 @@ from maaskit.batch.keys import (
 from maaskit.batch.readahead import read_ahead
 from maaskit.batch.report import ModelUsed, already_done, build_report, now, read_report
 from maaskit.batch.selection import ModelPicker, choose_model
-from maaskit.errors import MaaskitError, NotFound
+from maaskit.errors import MaaskitError, NotFound, ObjectChanged, StoreUnavailable
 from maaskit.runtime import Runtime
 from maaskit.safekeys import UnsafeKey
 from maaskit.settings import Settings
@@ -211,6 +211,8 @@ class BatchService:
         try:
             choice = choose_model(key, info.metadata)
             model, selected_by = self.models.load(choice)
+        except StoreUnavailable:
+            raise  # S3 failing is not the file's fault: Lambda retries the event, no report
         except MaaskitError as err:  # unknown model, bad reference, a model that will not load
             return report(FAILED, reason=err.message)
         load_ms = (time.perf_counter() - loading) * 1000
@@ -251,7 +253,7 @@ class BatchService:
                 self.config,
                 before_commit=source_unchanged,
             )
-        except SourceChanged as err:
+        except (SourceChanged, ObjectChanged) as err:  # the new content has its own event
             return BatchOutcome(key.source, SUPERSEDED, reason=err.message)
         return report(
             result.status,
