@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from maaskit.errors import InvalidRequest, MaaskitError, NotFound
+from maaskit.errors import CorruptObject, InvalidRequest, MaaskitError, NotFound
 from maaskit.signature import NUMPY_TO_V2, V2_TO_NUMPY
 from maaskit.targets import LOCAL_API_URL, Target, TargetOptions
 from maaskit.transport import HttpTransport, RetryPolicy, SigV4Signer, region_of
@@ -538,7 +538,8 @@ class Client:
 
     def training_metrics(self, run_id: str) -> list[dict[str, Any]]:
         try:
-            text = self.store.get_bytes(f"training/{run_id}/metrics.jsonl").decode("utf-8")
+            data = self.store.get_bytes(f"training/{run_id}/metrics.jsonl")
+            text = data.decode("utf-8", errors="replace")  # a damaged line is skipped below
         except NotFound:
             return []
         return _parse_metrics(text)
@@ -549,7 +550,11 @@ class Client:
             details = self.store.get_json(f"training/{run_id}/status.json")
         except NotFound:
             return {}
-        return details if isinstance(details, dict) else {}
+        except CorruptObject as err:  # the execution's own state still answers
+            return {"unreadable": err.message}
+        if not isinstance(details, dict):
+            return {"unreadable": f"training/{run_id}/status.json is not a JSON object"}
+        return details
 
     def training_status(self, run_id: str) -> TrainingStatus:
         sfn = self.target.client("stepfunctions")

@@ -472,3 +472,24 @@ def test_values_that_do_not_fit_and_non_finite_outputs_fail_their_rows(
     assert "outside the FP32 range" in reasons[0]
     assert ("NaN or infinity" if fmt != "jsonl" else "outside the FP32 range") in reasons[1]
     assert all("computed NaN or infinity in output 'y'" in r for r in reasons[2:])
+
+
+@pytest.mark.parametrize(
+    "damage", [b"\xff\xfe", b"{not json", b"[]"], ids=["bytes", "text", "list"]
+)
+def test_a_corrupt_report_is_not_trusted_and_the_file_is_redone(
+    drop: Drop,
+    notify: Callable[[str], dict[str, Any]],
+    store: ObjectStore,
+    iris: tuple,
+    damage: bytes,
+) -> None:
+    # Given a processed file whose report was then overwritten with something else
+    key = "batch/in/iris/redo.jsonl"
+    first = drop(key, b"[1, 2, 3, 4]\n[4, 3, 2, 1]\n")
+    store.put(first["report"], damage)
+    # When its event is delivered again
+    again = notify(key)
+    # Then it is predicted again and a valid report replaces the damaged one
+    assert again["status"] == "completed"
+    assert store.get_json(first["report"])["rows_out"] == 2

@@ -129,3 +129,11 @@ def test_datasets_push_and_list(client: Client, tmp_path: Path) -> None:
 
     assert uri == f"s3://{BUCKET}/datasets/iris/iris.csv"
     assert client.list_datasets() == [{"key": "datasets/iris/iris.csv", "size": 8, "uri": uri}]
+
+
+def test_an_unreadable_training_status_is_reported_not_raised(client: Client) -> None:
+    client.store.put("training/run-x/status.json", b"\xff\xfe not json")
+    details = client.training_details("run-x")
+    assert "training/run-x/status.json is not valid JSON" in details["unreadable"]
+    client.store.put("training/run-x/metrics.jsonl", b'{"epoch": 1}\n\xff\xfe\n{"epoch": 2}\n')
+    assert client.training_metrics("run-x") == [{"epoch": 1}, {"epoch": 2}]

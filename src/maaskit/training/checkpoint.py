@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from maaskit.errors import IntegrityError
+from maaskit.errors import CorruptObject
 
 FloatArray = npt.NDArray[np.float64]
 FORMAT_VERSION = 1
@@ -98,13 +98,22 @@ def state_to_bytes(state: TrainingState) -> bytes:
 
 
 def state_from_bytes(data: bytes) -> TrainingState:
+    """The state a checkpoint holds; ``CorruptObject`` (never a half-read state) otherwise."""
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
     except Exception as err:  # a truncated or foreign file
-        raise IntegrityError(f"checkpoint cannot be read: {err}") from None
-    if int(arrays.get("format_version", -1)) != FORMAT_VERSION:
-        raise IntegrityError("checkpoint was written by an incompatible version of maaskit")
+        raise CorruptObject(f"checkpoint cannot be read: {err}") from None
+    try:
+        if int(arrays.get("format_version", -1)) != FORMAT_VERSION:
+            raise CorruptObject("checkpoint was written by an incompatible version of maaskit")
+        return _state(arrays)
+    except (KeyError, TypeError, ValueError) as err:
+        problem = f"missing {err}" if isinstance(err, KeyError) else str(err)
+        raise CorruptObject(f"checkpoint is not a complete training state ({problem})") from None
+
+
+def _state(arrays: dict[str, Any]) -> TrainingState:
     scalars: dict[str, Any] = {}
     for name, kind in _SCALARS.items():
         value = arrays[name].item()

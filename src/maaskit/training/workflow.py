@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from maaskit.errors import IntegrityError, InvalidRequest, NotFound, PayloadTooLarge
+from maaskit.errors import CorruptObject, IntegrityError, InvalidRequest, NotFound, PayloadTooLarge
 from maaskit.registry import MODEL_FILE, PRODUCTION, Manifest, Registry
 from maaskit.runtime import Runtime
 from maaskit.store import ObjectStore
@@ -135,7 +135,13 @@ class _Run:
         )
 
     def load_state(self, key: str) -> TrainingState:
-        return state_from_bytes(self.store.get_bytes(key))
+        try:
+            return state_from_bytes(self.store.get_bytes(key))
+        except CorruptObject as err:
+            raise CorruptObject(
+                f"{self.store.uri(key)}: {err.message}; the run cannot resume from it (start "
+                "it again, or delete that checkpoint to resume from the one before)"
+            ) from None
 
     def save_state(self, state: TrainingState, *, epochs_before: int = -1) -> str:
         """Write the metrics (when an epoch ended since ``epochs_before``), then the
