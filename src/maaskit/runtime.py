@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from maaskit.errors import IntegrityError, InvalidRequest, MaaskitError
+from maaskit.errors import IntegrityError, InvalidRequest, MaaskitError, StoreUnavailable
 from maaskit.registry import LATEST, MODEL_FILE, Manifest, PackageFile, Registry
 from maaskit.settings import DEFAULT_CACHE_DIR, Settings
 from maaskit.signature import Signature
@@ -231,7 +231,12 @@ class Runtime:
         cached = self._aliases.get(key)
         if cached is not None and cached[1] > now:
             return cached[0]
-        number = self.registry.resolve_version(name, alias=key[1])
+        try:
+            number = self.registry.resolve_version(name, alias=key[1])
+        except StoreUnavailable:
+            if cached is None:
+                raise
+            number = cached[0]  # S3 failing past its retries: keep the alias as last read
         self._aliases[key] = (number, now + self.alias_ttl_seconds)
         return number
 
@@ -247,7 +252,11 @@ class Runtime:
         now = self._clock()
         if self._published_until.get(key, now) > now:
             return True
-        if self.registry.is_published(*key):
+        try:
+            published = self.registry.is_published(*key)
+        except StoreUnavailable:  # S3 failing past its retries: serve what was verified
+            published = True
+        if published:
             self._published_until[key] = now + self.alias_ttl_seconds
             return True
         with self._lock:

@@ -177,3 +177,29 @@ def test_a_batch_source_replaced_while_it_streams_is_superseded_without_output(
     outcome = service.process("batch/in/iris/rows.jsonl")
     assert outcome.status == SUPERSEDED
     assert own.head("batch/out/iris/rows.jsonl") is None
+
+
+def test_a_warm_model_keeps_serving_while_s3_fails_past_its_retries(
+    faulty: tuple[ObjectStore, Faults], tmp_path: Path
+) -> None:
+    # Given a model loaded warm, by alias and by number
+    store, faults = faulty
+    Registry(store).publish("iris", models.linear()[0])
+    clock = [0.0]
+    runtime = Runtime(
+        Registry(store), cache_dir=tmp_path / "cache", alias_ttl_seconds=10, clock=lambda: clock[0]
+    )
+    runtime.load("iris")
+    # When the TTL runs out while every S3 call is throttled
+    faults.fail("GetObject", *[THROTTLED] * 20)
+    faults.fail("HeadObject", *[THROTTLED] * 20)
+    clock[0] = 11.0
+    # Then the alias and the version verified before keep serving, checked once per TTL
+    assert runtime.load("iris").version == 1
+    assert runtime.load("iris", version=1).version == 1
+    tried = dict(faults.attempts)
+    assert runtime.load("iris").version == 1
+    assert dict(faults.attempts) == tried
+    # And a model never loaded here is refused as S3 being unavailable
+    with pytest.raises(StoreUnavailable):
+        runtime.load("iris", alias="production")
