@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from onnx import TensorProto
@@ -105,6 +105,9 @@ def symbolic(rank: int) -> tuple[str, ...]:
     return tuple(f"d{i}" for i in range(rank))
 
 
+# Integers past float64's 53 bits, which numpy rounds when they share a list with small ones.
+WIDE = ("UINT64", np.array([0, 2**63 + 1], dtype=np.uint64))
+
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -112,6 +115,7 @@ FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 
 
 @FAST
+@example(WIDE)
 @given(tensors(empty="last"))  # nested lists cannot carry dimensions after an empty one
 def test_simple_predict_round_trips_every_datatype_and_shape(case: tuple[str, np.ndarray]) -> None:
     # Given an identity model and a request as a client would send it
@@ -127,6 +131,7 @@ def test_simple_predict_round_trips_every_datatype_and_shape(case: tuple[str, np
 
 
 @FAST
+@example(WIDE)
 @given(tensors())
 def test_v2_infer_round_trips_every_datatype_and_shape(case: tuple[str, np.ndarray]) -> None:
     datatype, sent = case
@@ -164,6 +169,7 @@ def batch(fmt: str, datatype: str, rows: np.ndarray, data: bytes) -> tuple[Echo,
 
 
 @FAST
+@example(WIDE)
 @given(tensors(min_rank=1, empty="last"))
 def test_jsonl_round_trips_every_datatype_and_row_shape(case: tuple[str, np.ndarray]) -> None:
     datatype, sent = case
@@ -190,6 +196,7 @@ def from_cell(datatype: str, text: str) -> Any:
 
 
 @FAST
+@example(WIDE)
 @given(tensors(min_rank=1, max_rank=3, empty="none", text=LINE_TEXT))
 def test_csv_round_trips_every_datatype_and_row_shape(case: tuple[str, np.ndarray]) -> None:
     datatype, sent = case

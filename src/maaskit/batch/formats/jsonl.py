@@ -112,6 +112,8 @@ class JsonLinesReader:
             rank = len(spec.shape)
             if array.dtype.kind not in "biuf" or rank == 0:
                 return None
+            if spec.dtype.kind in "iu" and array.dtype.kind == "f":
+                return None  # integers numpy made floats (past 2**53): converted exactly per line
             if array.ndim == rank:  # one row per line
                 forms.add((False, 1))
             elif array.ndim == rank + 1 and array.shape[1] > 0:  # a batch of rows per line
