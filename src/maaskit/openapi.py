@@ -24,8 +24,11 @@ _STATUS_TEXT = {
     415: "The body is not JSON, or its Content-Encoding is not gzip",
     422: "onnxruntime could not run the model on this input",
     500: "An unexpected error (logged with the request id)",
-    502: "The stored model failed its integrity check and is not served",
-    503: "The stored model failed its integrity check and is not served",
+    502: (
+        "Something stored for this model is not what it should be: its file failed its "
+        "integrity check, or its alias or manifest is corrupt (other models still serve)"
+    ),
+    503: "S3 kept failing after retries: try again shortly",
 }
 _READ_ERRORS = (400, 404, 500, 502, 503)
 _RUN_ERRORS = (400, 404, 413, 415, 422, 500, 502, 503)
@@ -234,7 +237,18 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "ModelList": {
         "type": "object",
         "required": ["models"],
-        "properties": {"models": {"type": "array", "items": _ref("ModelSummary")}},
+        "properties": {
+            "models": {"type": "array", "items": _ref("ModelSummary")},
+            "skipped": {
+                "description": "Models whose aliases or folder cannot be read, and why",
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "reason"],
+                    "properties": {"name": {"type": "string"}, "reason": {"type": "string"}},
+                },
+            },
+        },
     },
     "TensorSpec": {
         "type": "object",
