@@ -22,7 +22,13 @@ from tests.e2e.conftest import ROOT, SAMPLE_TEMPLATE, start_stack
 
 
 def _port_is_free(port: int) -> bool:
+    """Whether a new server could listen on ``port`` now.
+
+    With SO_REUSEADDR, as every server sets it: the connections the test made may leave the
+    port in TIME_WAIT for a minute, which is not a listener left behind.
+    """
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
