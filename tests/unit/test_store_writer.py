@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from maaskit.store import ObjectStore
+from maaskit.store import BULK_CHECKSUM, ObjectStore
 from tests.conftest import BUCKET
 
 
@@ -105,3 +105,15 @@ def test_a_failed_background_upload_surfaces_and_leaves_nothing(
     writer.abort()
     assert not store.exists("out/fail.bin")
     assert open_uploads(store) == []
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+def test_bulk_outputs_are_checked_by_s3_with_crc32(store: ObjectStore, parts: int) -> None:
+    writer = store.writer("out/bulk.bin", content_type="x", part_bytes=4, checksum=BULK_CHECKSUM)
+    for piece in (b"ab",) if parts == 1 else (b"abcd", b"efgh", b"ij"):
+        writer.write(piece)
+    writer.finish()
+    head = store.client.head_object(Bucket=BUCKET, Key="out/bulk.bin", ChecksumMode="ENABLED")
+    assert "ChecksumCRC32" in head
+    assert "ChecksumSHA256" not in head
+    assert writer.parts_uploaded == (0 if parts == 1 else 3)

@@ -178,7 +178,9 @@ class _Loop:
             data, written = merge(pieces)
             accounting.wrote(written)
             accounting.failed(failures)
-            data = self.writer.prefix() + data
+            prefix = self.writer.prefix()
+            if prefix:  # once, at most: no copy of every window for it
+                data = prefix + data
             if data:
                 sink.write(data)
                 stats.bytes_written += len(data)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import asdict, dataclass
 from typing import IO, Any
@@ -31,7 +32,7 @@ from maaskit.errors import MaaskitError, NotFound, ObjectChanged, StoreUnavailab
 from maaskit.runtime import Runtime
 from maaskit.safekeys import UnsafeKey
 from maaskit.settings import Settings
-from maaskit.store import MultipartWriter, ObjectInfo, ObjectStore
+from maaskit.store import BULK_CHECKSUM, MultipartWriter, ObjectInfo, ObjectStore
 
 SKIPPED = "skipped"  # already processed: same source ETag, same model version
 IGNORED = "ignored"  # not a batch file, or gone before we could read it
@@ -107,6 +108,7 @@ class BatchService:
         self.config = config or JobConfig()
         self.chunk_bytes = chunk_bytes
         self.part_bytes = part_bytes
+        self._lookups = ThreadPoolExecutor(max_workers=1, thread_name_prefix="maaskit-lookup")
 
     @classmethod
     def from_settings(cls, settings: Settings, store: ObjectStore | None = None) -> BatchService:
@@ -151,15 +153,27 @@ class BatchService:
                 ),
             )
             return BatchOutcome(key, FAILED, report=report_key, reason=err.message)
+        # The previous report (the idempotency record) is fetched while the source opens:
+        # two round trips in the time of one, for every file.
+        previous = self._lookups.submit(read_report, self.store, batch_key.report_key)
         try:
             body, info = self.store.open(key)
         except NotFound:
             return BatchOutcome(key, IGNORED, reason="the object no longer exists")
         with closing(body):
-            return self._process(batch_key, body, info, started_at, clock)
+            return self._process(
+                batch_key, body, info, previous, started_at=started_at, clock=clock
+            )
 
     def _process(
-        self, key: BatchKey, body: IO[bytes], info: ObjectInfo, started_at: str, clock: float
+        self,
+        key: BatchKey,
+        body: IO[bytes],
+        info: ObjectInfo,
+        previous_report: Future[dict[str, Any] | None],
+        *,
+        started_at: str,
+        clock: float,
     ) -> BatchOutcome:
         def report(
             status: str,
@@ -218,7 +232,7 @@ class BatchService:
         load_ms = (time.perf_counter() - loading) * 1000
         used = ModelUsed(model.name, model.version, selected_by)
 
-        previous = read_report(self.store, key.report_key)
+        previous = previous_report.result()
         if already_done(previous, info.etag, model.version):
             assert previous is not None  # nosec B101  # narrows the type; already_done is False without a report
             return BatchOutcome.from_report(
@@ -237,6 +251,7 @@ class BatchService:
             part_bytes=self.part_bytes,
             hold_first_part=formats.holds_first_part(key.format),
             background=True,  # part n uploads while part n + 1 is predicted
+            checksum=BULK_CHECKSUM,
         )
 
         def source_unchanged() -> None:

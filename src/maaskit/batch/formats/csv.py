@@ -293,6 +293,8 @@ class CsvReader:
         """
         assert self.plan is not None  # nosec B101  # narrows the type; the header sets the plan before any row
         text = b"\n".join(lines)
+        if not text.strip():
+            return None  # blank lines only: not rows, and numpy would warn of no data
         try:
             matrix = np.loadtxt(
                 io.BytesIO(text),
