@@ -390,7 +390,7 @@ class MultipartWriter:
         self._buffer += data
         self.bytes_written += len(data)
         self._note_buffered()
-        if len(self._buffer) >= self.part_bytes:
+        while len(self._buffer) >= self.part_bytes:  # a big write is several parts, in order
             self._flush_buffer()
 
     def _note_buffered(self) -> None:
@@ -399,8 +399,8 @@ class MultipartWriter:
         self.peak_buffered_bytes = max(self.peak_buffered_bytes, total)
 
     def _flush_buffer(self) -> None:
-        data = bytes(self._buffer)
-        self._buffer.clear()
+        data = bytes(self._buffer[: self.part_bytes])
+        del self._buffer[: self.part_bytes]
         if self.hold_first_part and self._held is None:
             self._held = data
             return

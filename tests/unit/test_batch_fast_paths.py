@@ -4,6 +4,7 @@ the same bytes out, and taken whenever a window is plain numbers."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import numpy as np
@@ -13,8 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from maaskit.batch.formats import RowBatch, Window, line_blocks
-from maaskit.batch.formats.csv import CsvReader
+from maaskit.batch.formats.csv import CsvReader, _plain_numbers
 from maaskit.batch.formats.jsonl import JsonLinesReader, JsonLinesWriter, _fast_records
+from maaskit.batch.formats.npy import NpyReader
 from maaskit.protocol import encode_json
 from maaskit.signature import Signature, TensorSpec
 
@@ -188,3 +190,29 @@ def test_jsonl_replies_encoded_at_once_are_the_bytes_of_each_row(
     ]
     assert encoded.blob == b"".join(expected)
     assert encoded.offsets.tolist() == np.cumsum([0] + [len(e) for e in expected]).tolist()
+
+
+def test_csv_numbers_json_cannot_read_still_parse_at_once() -> None:
+    assert _plain_numbers(b"1,2.5,-3e2\n4,5,6").tolist() == [[1, 2.5, -300], [4, 5, 6]]  # type: ignore[union-attr]
+    assert _plain_numbers(b".5,+1,2\n1,2,3") is None  # not JSON: numpy's parser takes it
+    reader = CsvReader(FEATURES, batch_size=100, max_line_bytes=1000)
+    assert list(reader.windows([b"a,b,c\n"])) == []
+    window = reader._window(2, [b".5,+1,2", b"1,2,3"])
+    assert rows_by_position(window) == {2: {"input": [[0.5, 1, 2]]}, 3: {"input": [[1, 2, 3]]}}
+
+
+def test_npy_windows_grow_once_a_rows_outputs_are_known() -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, np.arange(3000 * 3, dtype=np.float32).reshape(3000, 3))
+    data = buffer.getvalue()
+    reader = NpyReader(FEATURES, batch_size=100)
+    windows = reader.windows([data[i : i + 4096] for i in range(0, len(data), 4096)])
+    first = next(windows)
+    reader.outputs_seen(8.0)  # two float32 outputs a row: 4 MiB of them is far past 3000 rows
+    rest = list(windows)
+    assert [len(w.groups[0]) for w in [first, *rest]][:1] == [100]
+    assert len(rest) < 3000 // 100 - 1  # fewer, larger model calls after the first
+    positions = np.concatenate([w.groups[0].positions for w in [first, *rest]])
+    assert positions.tolist() == list(range(3000))
+    rows = np.concatenate([w.groups[0].inputs["input"] for w in [first, *rest]])
+    assert rows[-1].tolist() == [8997, 8998, 8999]

@@ -24,6 +24,7 @@ from maaskit.batch.formats import (
     Encoded,
     Failure,
     FileError,
+    Reader,
     RowBatch,
     Window,
     Writer,
@@ -109,10 +110,12 @@ def _misaligned(outputs: Mapping[str, np.ndarray], rows: int) -> str | None:
 
 
 class _Loop:
-    def __init__(self, model: Predictor, writer: Writer, stats: JobStats) -> None:
+    def __init__(self, model: Predictor, reader: Reader, writer: Writer, stats: JobStats) -> None:
         self.model = model
+        self.reader = reader
         self.writer = writer
         self.stats = stats
+        self._sized = False
 
     def chunks(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         iterator = iter(chunks)
@@ -147,6 +150,10 @@ class _Loop:
         problem = _misaligned(outputs, group.model_rows)
         if problem is not None:
             return [], [Failure(int(p), problem) for p in group.positions.tolist()]
+        if not self._sized:  # once: what a row's outputs weigh sizes the windows that follow
+            self._sized = True
+            weight = sum(array.nbytes for array in outputs.values()) / max(group.model_rows, 1)
+            self.reader.outputs_seen(weight)
         encoded = self.writer.encode(group, outputs)
         return [encoded], encoded.refused
 
@@ -210,7 +217,7 @@ def run_job(
         reader = make_reader(
             fmt, model.signature, batch_size=config.batch_size, max_line_bytes=config.max_line_bytes
         )
-        _Loop(model, writer, stats).consume(reader.windows, chunks, accounting, sink)
+        _Loop(model, reader, writer, stats).consume(reader.windows, chunks, accounting, sink)
         if accounting.rows_in == 0:
             sink.abort()
             return JobResult(

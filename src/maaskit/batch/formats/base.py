@@ -17,6 +17,10 @@ import numpy as np
 
 from maaskit.errors import InvalidRequest
 
+# The bytes of JSON numbers (and the blanks between them): a window of text that holds no
+# other byte holds no strings, booleans or nulls, whatever its brackets and commas say.
+NUMBER_TEXT = b"0123456789+-.eE \t"
+
 
 class FileError(InvalidRequest):
     """The file as a whole cannot be processed (header, dtype, truncation): no row is predicted."""
@@ -138,6 +142,10 @@ class Reader(Protocol):
     label: str  # what a position is called in reports: "line" or "row"
 
     def windows(self, chunks: Iterable[bytes]) -> Iterator[Window]: ...
+
+    def outputs_seen(self, output_bytes_per_row: float) -> None:
+        """What a row's outputs weigh, from the first call: a reader may size windows by it."""
+        ...
 
 
 class Writer(Protocol):

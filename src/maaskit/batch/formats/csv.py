@@ -29,6 +29,7 @@ import numpy as np
 import orjson
 
 from maaskit.batch.formats.base import (
+    NUMBER_TEXT,
     Encoded,
     Failure,
     FileError,
@@ -217,6 +218,9 @@ class CsvReader:
         self.max_line_bytes = max_line_bytes
         self.plan: ColumnPlan | None = None
 
+    def outputs_seen(self, output_bytes_per_row: float) -> None:
+        """Windows stay ``batch_size`` lines: parsing, not the model call, is their cost."""
+
     def windows(self, chunks: Iterable[bytes]) -> Iterator[Window]:
         for first, lines in line_blocks(chunks, self.max_line_bytes, self.batch_size):
             header = 0 if self.plan is not None else self._read_header(lines)
@@ -295,6 +299,10 @@ class CsvReader:
         text = b"\n".join(lines)
         if not text.strip():
             return None  # blank lines only: not rows, and numpy would warn of no data
+        if not text.translate(None, NUMBER_TEXT + b","):
+            matrix = _plain_numbers(text)  # a fifth faster than loadtxt, when it applies
+            if matrix is not None and matrix.shape == (len(lines), len(self.plan.header)):
+                return matrix
         try:
             matrix = np.loadtxt(
                 io.BytesIO(text),
@@ -362,6 +370,19 @@ class CsvReader:
             check_shape(array, item.spec)
             inputs[item.spec.name] = array
         return inputs
+
+
+def _plain_numbers(text: bytes) -> np.ndarray | None:
+    """Lines of bare numbers and commas are JSON arrays once bracketed: one ``orjson`` call.
+
+    With no bracket in the text, each ``[...]`` is exactly one line. JSON is stricter than
+    CSV (no ``.5``, ``+1`` or empty cells), so ``None`` here just means: ask loadtxt.
+    """
+    try:
+        values = orjson.loads(b"[[" + text.replace(b"\n", b"],[") + b"]]")
+        return np.asarray(values, dtype=np.float64)
+    except (orjson.JSONDecodeError, ValueError, TypeError):  # not JSON, or ragged
+        return None
 
 
 def _columns(name: str, row_shape: tuple[int, ...]) -> list[str]:

@@ -21,6 +21,7 @@ import numpy as np
 import orjson
 
 from maaskit.batch.formats.base import (
+    NUMBER_TEXT,
     Encoded,
     Failure,
     RowBatch,
@@ -37,7 +38,6 @@ from maaskit.tensors import check_names, prepare_inputs
 CONTENT_TYPE = "application/x-ndjson"
 _INPUT_ONLY = frozenset({"input"})
 _INPUTS_ONLY = frozenset({"inputs"})
-_NUMBER_TEXT = b"0123456789+-.eE[], \t"
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,9 @@ class JsonLinesReader:
         self.max_line_bytes = max_line_bytes
         self._single = signature.inputs[0].name if len(signature.inputs) == 1 else None
         self._names = frozenset(spec.name for spec in signature.inputs)
+
+    def outputs_seen(self, output_bytes_per_row: float) -> None:
+        """Windows stay ``batch_size`` lines: parsing, not the model call, is their cost."""
 
     def windows(self, chunks: Iterable[bytes]) -> Iterator[Window]:
         for first, lines in line_blocks(chunks, self.max_line_bytes, self.batch_size):
@@ -313,8 +316,8 @@ def _numbers_only(lines: Sequence[bytes], wrapper: bytes) -> bool:
     (A string equal to the wrapper would pass this, and then fail to convert.)"""
     text = b"".join(lines)
     if wrapper:
-        return not text.replace(wrapper, b"").translate(None, _NUMBER_TEXT + b"{}:")
-    return not text.translate(None, _NUMBER_TEXT)
+        return not text.replace(wrapper, b"").translate(None, NUMBER_TEXT + b"[],{}:")
+    return not text.translate(None, NUMBER_TEXT + b"[],")
 
 
 def json_rows(array: np.ndarray) -> list[bytes] | None:
