@@ -192,6 +192,18 @@ def test_jsonl_replies_encoded_at_once_are_the_bytes_of_each_row(
     assert encoded.offsets.tolist() == np.cumsum([0] + [len(e) for e in expected]).tolist()
 
 
+def test_a_csv_window_of_bare_numbers_needs_no_loadtxt(monkeypatch: pytest.MonkeyPatch) -> None:
+    reader = CsvReader(FEATURES, batch_size=100, max_line_bytes=1000)
+    assert list(reader.windows([b"a,b,c\n"])) == []
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("loadtxt called for a window orjson reads")
+
+    monkeypatch.setattr(np, "loadtxt", refuse)
+    window = reader._window(2, [b"1,2.5,-3e2", b"4, 5 ,6"])
+    assert rows_by_position(window) == {2: {"input": [[1, 2.5, -300]]}, 3: {"input": [[4, 5, 6]]}}
+
+
 def test_csv_numbers_json_cannot_read_still_parse_at_once() -> None:
     assert _plain_numbers(b"1,2.5,-3e2\n4,5,6").tolist() == [[1, 2.5, -300], [4, 5, 6]]  # type: ignore[union-attr]
     assert _plain_numbers(b".5,+1,2\n1,2,3") is None  # not JSON: numpy's parser takes it
