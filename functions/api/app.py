@@ -112,6 +112,7 @@ def predict(request: Request) -> Any:
         request.body(),
         version=request.query("version"),
         alias=request.query("alias"),
+        truncate=request.query("truncate"),
         timer=_record_inference,
     )
 

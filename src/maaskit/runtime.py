@@ -33,7 +33,7 @@ from maaskit.store import ObjectStore
 from maaskit.tensors import prepare_inputs
 
 if TYPE_CHECKING:
-    from maaskit.text import TextEncoder, TextProcessing
+    from maaskit.text import TextModel
 
 _READ_BYTES = 1024 * 1024
 _PARTIAL = ".part"
@@ -76,8 +76,7 @@ class LoadedModel:
     manifest: Manifest
     session: Any  # onnxruntime.InferenceSession
     load_ms: float
-    processing: TextProcessing | None = None  # declared by the package, if any
-    encoder: TextEncoder | None = None  # when the model takes text
+    text: TextModel | None = None  # when the package takes text: its processing and tokenizer
 
     @property
     def name(self) -> str:
@@ -429,7 +428,7 @@ class Runtime:
         }
         try:
             session = self._new_session(local[MODEL_FILE])
-            processing, encoder = _text_processing(manifest, local)
+            text = _text_model(manifest, local)
         finally:
             for item in local.values():
                 if isinstance(item, Path) and item.name.endswith(_PARTIAL):
@@ -438,22 +437,19 @@ class Runtime:
             manifest=manifest,
             session=session,
             load_ms=(time.perf_counter() - started) * 1000,
-            processing=processing,
-            encoder=encoder,
+            text=text,
         )
 
 
-def _text_processing(
-    manifest: Manifest, local: Mapping[str, Path | bytes]
-) -> tuple[TextProcessing | None, TextEncoder | None]:
-    """The package's processing, and its tokenizer when it takes text (tokenizers loads here)."""
+def _text_model(manifest: Manifest, local: Mapping[str, Path | bytes]) -> TextModel | None:
+    """The package's processing and tokenizer when it takes text (tokenizers loads here)."""
     if manifest.processing is None:
-        return None, None
-    from maaskit.text import TextEncoder, TextProcessing
+        return None
+    from maaskit.text import TextModel, TextProcessing
 
     processing = TextProcessing.from_dict(manifest.processing)
     if processing.input is None:
-        return processing, None
+        return None
     source = local[processing.input.tokenizer]
     data = source.read_bytes() if isinstance(source, Path) else source
-    return processing, TextEncoder(data.decode("utf-8"), processing)
+    return TextModel.load(processing, data.decode("utf-8"))

@@ -9,14 +9,14 @@ load it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from maaskit.errors import InvalidModel, InvalidRequest
-from maaskit.signature import Signature
+from maaskit.signature import Signature, TensorSpec
 
 TOKENIZER_FILE = "tokenizer.json"
 DEFAULT_TEXT_INPUT = "text"
@@ -462,3 +462,66 @@ def check_package(
                 f"{len(labels)} labels given but output {spec.name!r} has {classes} classes"
             )
     return bound
+
+
+# serving -----------------------------------------------------------------------------
+
+Runner = Callable[[Mapping[str, np.ndarray], "list[str] | None"], Mapping[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class TextAnswer:
+    outputs: dict[str, Any]  # embedding, or label + probabilities, or the raw tensors
+    truncated: list[int]
+
+
+@dataclass(frozen=True)
+class TextModel:
+    """What a loaded model that takes text adds to its session: processing and tokenizer."""
+
+    processing: TextProcessing
+    encoder: TextEncoder
+
+    @classmethod
+    def load(cls, processing: TextProcessing, tokenizer_json: str) -> TextModel:
+        return cls(processing, TextEncoder(tokenizer_json, processing))
+
+    @property
+    def input_name(self) -> str:
+        return self.encoder.spec.name
+
+    def check(self, value: Any) -> list[str]:
+        return check_texts(value, takes=describe_text_input(self.processing))
+
+    def predict(self, texts: Sequence[str], run: Runner, *, truncate: bool = True) -> TextAnswer:
+        """Encode ``texts`` in one batch, run the model, and shape the answer as declared."""
+        encoded = self.encoder.encode(texts, truncate=truncate)
+        results = run(encoded.feeds, output_names(self.processing.output))
+        return TextAnswer(
+            answer(self.processing.output, results, encoded.attention_mask), encoded.truncated
+        )
+
+
+def served_signature(processing: TextProcessing, signature: Signature) -> Signature:
+    """What a text model takes and returns as callers see it: text in, answers out."""
+    if processing.input is None:
+        return signature
+    text_input = TensorSpec(processing.input.name, "BYTES", ("batch",))
+    output = processing.output
+    source = next((s for s in signature.outputs if s.name == output.source), None)
+    last = source.shape[-1] if source is not None and source.shape else None
+    if output.kind == "embedding":
+        outputs: tuple[TensorSpec, ...] = (TensorSpec("embedding", "FP32", ("batch", last)),)
+    elif output.kind == "classification":
+        outputs = (
+            TensorSpec("label", "BYTES", ("batch",)),
+            TensorSpec("probabilities", "FP32", ("batch", last)),
+        )
+    else:
+        outputs = signature.outputs
+    return Signature(inputs=(text_input,), outputs=outputs)
+
+
+def describe_text_input(processing: TextProcessing) -> str:
+    name = processing.input.name if processing.input is not None else DEFAULT_TEXT_INPUT
+    return f'text: {{"input": "..."}} or {{"input": ["...", "..."]}} (V2: a BYTES input named {name!r})'

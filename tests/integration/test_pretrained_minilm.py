@@ -53,3 +53,31 @@ def test_minilm_through_the_api_equals_raw_onnxruntime(call: Call, registry: Reg
     status, body = call("POST", "/models/minilm/predict", {"inputs": bad})
     assert status == 422
     assert "could not run on this input" in body["error"]
+
+
+def test_minilm_text_package_through_the_api_equals_the_raw_path_and_ranks_meaning(
+    call: Call, registry: Registry
+) -> None:
+    # Given the pretrained model published with its tokenizer, mean pooling and L2 norm
+    model, files = minilm.package()
+    registry.publish("minilm", model, files=files, processing=minilm.PROCESSING)
+    sentences = [
+        "A man is eating food.",
+        "A man is eating a piece of bread.",
+        "The stock market fell sharply today.",
+    ]
+    # When the sentences are posted as text
+    status, body = call("POST", "/models/minilm/predict", {"input": sentences})
+    assert status == 200, body
+    got = np.array(body["outputs"]["embedding"], np.float32)
+    # Then they equal the raw tokenizer + session.run + mean pooling + L2 path
+    raw = minilm.raw_embeddings(ort.InferenceSession(str(minilm.model_path())), sentences)
+    assert got.shape == raw.shape == (3, 384)
+    cosine = (got * raw).sum(axis=1) / np.linalg.norm(got, axis=1) / np.linalg.norm(raw, axis=1)
+    assert cosine.min() >= 0.9999
+    # And eating is closer to eating than to the stock market
+    assert got[0] @ got[1] > got[0] @ got[2]
+    # And the first example anyone tries answers one embedding
+    status, body = call("POST", "/models/minilm/predict", {"input": "Hello, world!"})
+    assert status == 200, body
+    assert np.array(body["outputs"]["embedding"]).shape == (1, 384)

@@ -92,7 +92,7 @@ def classifier_model(
     graph = helper.make_graph(
         [
             helper.make_node("Gather", ["E", "input_ids"], ["tokens"]),
-            helper.make_node("ReduceMean", ["tokens", "seq_axis"], ["pooled"], keepdims=0),
+            helper.make_node("ReduceMean", ["tokens"], ["pooled"], axes=[1], keepdims=0),
             helper.make_node("MatMul", ["pooled", "W"], ["logits"]),
         ],
         "classifier",
@@ -101,7 +101,6 @@ def classifier_model(
         initializer=[
             numpy_helper.from_array(weights, "E"),
             numpy_helper.from_array(head, "W"),
-            numpy_helper.from_array(np.array([1], np.int64), "seq_axis"),
         ],
     )
     return _finish(graph), weights, head

@@ -130,12 +130,11 @@ def test_a_package_is_stored_file_by_file_with_checksums_and_served_as_text(
     assert manifest.files["tokenizer.json"].size == len(text.files()["tokenizer.json"])
     # And the loaded model turns texts into the mean of their token rows
     loaded = Runtime(registry, cache_dir=tmp_path / "cache").load("words")
-    assert loaded.encoder is not None
-    assert loaded.processing is not None
-    encoded = loaded.encoder.encode(["hello world"])
-    results = loaded.run(encoded.feeds)
-    reply = answer(loaded.processing.output, results, encoded.attention_mask)
-    np.testing.assert_allclose(reply["embedding"], [weights[[2, 4, 5, 3]].mean(axis=0)], rtol=1e-5)
+    assert loaded.text is not None
+    reply = loaded.text.predict(["hello world"], loaded.run)
+    np.testing.assert_allclose(
+        reply.outputs["embedding"], [weights[[2, 4, 5, 3]].mean(axis=0)], rtol=1e-5
+    )
 
 
 def test_a_tokenizer_larger_than_the_embedding_table_is_refused_at_publish(
@@ -194,8 +193,7 @@ def test_a_numeric_model_loads_without_text_processing_or_the_tokenizers_package
     monkeypatch.setitem(sys.modules, "tokenizers", None)  # importing it now fails
     registry.publish("iris", models.linear()[0])
     loaded = Runtime(registry, cache_dir=tmp_path / "cache").load("iris")
-    assert loaded.processing is None
-    assert loaded.encoder is None
+    assert loaded.text is None
     assert registry.get_manifest("iris", 1).files.keys() == {MODEL_FILE}
 
 
@@ -216,16 +214,14 @@ def test_minilm_package_embeds_like_the_raw_path_and_ranks_meaning(
     assert embedding_rows(model, "input_ids") == 30522
     registry.publish("minilm", model, files=files, processing=minilm.PROCESSING)
     loaded = Runtime(registry, cache_dir=tmp_path / "cache").load("minilm")
-    assert loaded.encoder is not None
-    assert loaded.processing is not None
+    assert loaded.text is not None
     sentences = [
         "A man is eating food.",
         "A man is eating a piece of bread.",
         "The stock market fell sharply today.",
     ]
     # When the sentences are encoded, run and pooled as the package declares
-    encoded = loaded.encoder.encode(sentences)
-    ours = answer(loaded.processing.output, loaded.run(encoded.feeds), encoded.attention_mask)
+    ours = loaded.text.predict(sentences, loaded.run).outputs
     # Then they equal the raw tokenizer + session.run + pooling path
     raw = minilm.raw_embeddings(ort.InferenceSession(str(minilm.model_path())), sentences)
     got = ours["embedding"]
