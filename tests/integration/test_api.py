@@ -75,7 +75,7 @@ def test_base64_encoded_bodies_are_decoded(call: Call, iris: tuple) -> None:
         ({"input": [[1, 2, 3]]}, None, 400, "dimension 1 must be 4"),
         ({"input": [1, 2, 3, 4]}, None, 400, "must have rank 2"),
         ({"input": [[1, 2, 3, 4], [1]]}, None, 400, "ragged"),
-        ({"input": [["a", "b", "c", "d"]]}, None, 400, "got strings"),
+        ({"input": [["a", "b", "c", "d"]]}, None, 400, "this model takes numbers, not text"),
         ({"input": [[True, True, False, False]]}, None, 400, "got booleans"),
     ],
 )

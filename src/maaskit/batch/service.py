@@ -28,6 +28,7 @@ from maaskit.batch.keys import (
 from maaskit.batch.readahead import read_ahead
 from maaskit.batch.report import ModelUsed, already_done, build_report, now, read_report
 from maaskit.batch.selection import ModelPicker, choose_model
+from maaskit.batch.texts import predictor_for
 from maaskit.errors import MaaskitError, NotFound, ObjectChanged, StoreUnavailable
 from maaskit.runtime import Runtime
 from maaskit.safekeys import UnsafeKey
@@ -261,7 +262,7 @@ class BatchService:
 
         try:
             result = run_job(
-                model,
+                predictor_for(model),
                 key.format,
                 read_ahead(_chunks(body, self.chunk_bytes)),  # chunk n + 1 arrives meanwhile
                 sink,

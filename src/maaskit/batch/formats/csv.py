@@ -130,6 +130,13 @@ def plan_columns(header: list[str], signature: Signature) -> ColumnPlan:
         return ColumnPlan(
             header, [_named(spec, by_input[spec.name]) for spec in signature.inputs], True
         )
+    if (
+        len(signature.inputs) == 1
+        and signature.inputs[0].datatype == "BYTES"
+        and -1 in by_input[names[0]]
+    ):
+        # a text model's column among others (an id, a label): only that column is read
+        return ColumnPlan(header, [_named(signature.inputs[0], by_input[names[0]])], True)
     if len(signature.inputs) == 1:
         spec = signature.inputs[0]
         shape = _row_shape(spec, len(header), "the header has")

@@ -1,7 +1,7 @@
 """JSON Lines: one request per line, one reply per line.
 
 A line is what the API's simple shape takes: ``{"input": X}``, ``{"inputs": {"name": X}}``,
-or a bare array ``X`` (single-input models). ``X`` is one row (the input's rank less the
+or a bare array ``X`` (single-input models), or a bare string (text models). ``X`` is one row (the input's rank less the
 batch dimension) or a batch of rows (full rank); the reply keeps the same form::
 
     {"line": 7, "outputs": {"probabilities": [0.1, 0.9]}}
@@ -186,7 +186,7 @@ class JsonLinesReader:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as err:
             raise InvalidRequest(f"not valid JSON: {first_line(err)}") from None
-        if isinstance(body, list):
+        if isinstance(body, list | str):
             values = self._bind_single(body)
         elif isinstance(body, dict):
             request = parse_simple(body)
@@ -203,7 +203,7 @@ class JsonLinesReader:
         else:
             raise InvalidRequest(
                 'each line must be a JSON object like {"input": [...]} or '
-                '{"inputs": {"name": [...]}}, or a bare array'
+                '{"inputs": {"name": [...]}}, or a bare array (or a string, for a text model)'
             )
         check_names(self.signature, list(values))
         forms: set[bool] = set()
