@@ -117,10 +117,24 @@ def _add_local(commands: _Commands) -> None:
 
 def _add_models(commands: _Commands) -> None:
     models = commands.group("models", "the model registry")
-    push = commands.add(models, "push", _models_push, "publish an ONNX file as a new version")
-    push.add_argument("file", type=Path)
+    push = commands.add(
+        models,
+        "push",
+        _models_push,
+        "publish an ONNX file, an export folder (Optimum / sentence-transformers) or a .zip / "
+        ".tar.gz of one as a new version",
+    )
+    push.add_argument("file", type=Path, help="model.onnx, an export folder, or an archive")
     push.add_argument("--name", required=True)
     push.add_argument("--alias", action="append", default=[], help="also point this alias")
+    text = push.add_argument_group("text models (default: what the folder's files say)")
+    text.add_argument("--tokenizer", type=Path, help="tokenizer.json (Hugging Face tokenizers)")
+    text.add_argument("--pooling", choices=("mean", "cls", "none"), help="embedding pooling")
+    text.add_argument(
+        "--normalize", action=argparse.BooleanOptionalAction, default=None, help="L2-normalise"
+    )
+    text.add_argument("--max-length", type=int, help="tokens per text (longer texts are cut)")
+    text.add_argument("--labels", help="class names in output order, comma-separated")
     commands.add(models, "list", _models_list, "models with their versions and aliases")
     show = commands.add(models, "show", _models_show, "every version's manifest and the aliases")
     show.add_argument("name")
@@ -132,9 +146,12 @@ def _add_models(commands: _Commands) -> None:
 
 def _add_predict(commands: _Commands) -> None:
     predict = commands.add(commands.root, "predict", _predict, "call a model through the API")
-    predict.add_argument("name")
-    predict.add_argument(
-        "--input", required=True, dest="input_data", help="JSON, @file.json, @file.npy or @-"
+    predict.add_argument("name", nargs="?", help="the model (default: --model or MAASKIT_MODEL)")
+    predict.add_argument("--model", dest="model_name", help="the model, if not given first")
+    given = predict.add_mutually_exclusive_group(required=True)
+    given.add_argument("--input", dest="input_data", help="JSON, @file.json, @file.npy or @-")
+    given.add_argument(
+        "--text", action="append", help="a text, for text models (repeatable: a batch)"
     )
     predict.add_argument("--v2", action="store_true", help="use the Open Inference Protocol V2")
     predict.add_argument("--pretty", action="store_true", help="indented JSON (default: one line)")
@@ -225,7 +242,16 @@ def _print(value: Any) -> None:
 
 
 def _models_push(args: argparse.Namespace) -> int:
-    manifest = _client(args).push_model(args.file, args.name, aliases=args.alias)
+    manifest = _client(args).push_model(
+        args.file,
+        args.name,
+        aliases=args.alias,
+        tokenizer=args.tokenizer,
+        pooling=args.pooling,
+        normalize=args.normalize,
+        max_length=args.max_length,
+        labels=[x.strip() for x in args.labels.split(",")] if args.labels else None,
+    )
     aliases = ", ".join(["latest", *args.alias])
     print(f"published {manifest['name']} version {manifest['version']} ({aliases})")
     return 0
@@ -282,10 +308,23 @@ def read_input(text: str) -> Any:
         raise UsageError(f"--input is not valid JSON ({err.msg} at char {err.pos})") from None
 
 
+def _model_name(args: argparse.Namespace) -> str:
+    import os
+
+    name = args.name or args.model_name or os.environ.get("MAASKIT_MODEL")
+    if not name:
+        raise UsageError("name the model: maaskit predict NAME ..., --model NAME or MAASKIT_MODEL")
+    return str(name)
+
+
 def _predict(args: argparse.Namespace) -> int:
+    if args.text is not None:
+        given: Any = args.text[0] if len(args.text) == 1 else args.text
+    else:
+        given = read_input(args.input_data)
     reply = _client(args).predict(
-        args.name,
-        read_input(args.input_data),
+        _model_name(args),
+        given,
         v2=args.v2,
         version=args.model_version,
         alias=args.alias,

@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     from maaskit.registry import Registry
     from maaskit.store import ObjectStore
 
-ArrayLike = Any  # numpy arrays, nested lists, scalars
+ArrayLike = Any  # numpy arrays, nested lists, scalars, or text for text models
+_ANSWERS = ("label", "embedding", "prediction")  # what predict() returns, in this order
 
 
 def _jsonable(value: ArrayLike) -> Any:
@@ -89,7 +90,7 @@ class Model:
 
     def __init__(
         self,
-        name: str,
+        name: str | None = None,
         endpoint: str | None = None,
         *,
         version: int | str | None = None,
@@ -101,14 +102,17 @@ class Model:
         retries: int = 3,
         transport: HttpTransport | None = None,
     ) -> None:
+        import os
+
         if version is not None and alias is not None:
             raise InvalidRequest("give either a version or an alias, not both")
+        name = name or os.environ.get("MAASKIT_MODEL")
+        if not name:
+            raise InvalidRequest('name the model: Model("minilm"), or set MAASKIT_MODEL')
         self.name = name
         self.version = None if version is None else str(version)
         self.alias = alias
         if transport is None:
-            import os
-
             base = endpoint or os.environ.get("MAASKIT_API_URL") or LOCAL_API_URL
             signer = None
             if sigv4:
@@ -216,19 +220,22 @@ class Model:
 
     def predict(
         self, x: ArrayLike | Mapping[str, ArrayLike] | None = None, *, output: str | None = None
-    ) -> np.ndarray:
-        """One output for ``x``: ``output`` by name, or the model's first (e.g. ``label``).
+    ) -> Any:
+        """One output for ``x``: ``output`` by name, else the answer a person wants first:
+        ``label`` (classifiers), ``embedding`` (text encoders), ``prediction``, or the
+        model's first output. A single string gives that text's answer (not a batch of one).
 
         :meth:`predict_outputs` returns them all.
         """
+        single_text = isinstance(self._take_input(x), str)
         outputs = self.predict_outputs(x)
         if output is None:
-            return next(iter(outputs.values()))
+            output = next((n for n in _ANSWERS if n in outputs), next(iter(outputs)))
         if output not in outputs:
             raise InvalidRequest(
                 f"{self.name} has no output {output!r} (outputs: {', '.join(outputs)})"
             )
-        return outputs[output]
+        return outputs[output][0] if single_text else outputs[output]
 
     def infer(self, x: ArrayLike | Mapping[str, ArrayLike] | None = None) -> dict[str, np.ndarray]:
         """The same through the Open Inference Protocol V2 (``/v2/models/{name}/infer``)."""
@@ -243,6 +250,8 @@ class Model:
         x = self._take_input(x)
         declared = self._declared()
         inputs = declared.get("inputs", [])
+        if isinstance(x, str):
+            x = [x]  # one text is a batch of one
         if not isinstance(x, Mapping):
             if len(inputs) != 1:
                 names = ", ".join(i["name"] for i in inputs)
@@ -418,14 +427,27 @@ class Client:
     # the registry (directly over S3) --------------------------------------------------
 
     def push_model(
-        self, path: str | Path, name: str, *, aliases: Sequence[str] = ()
+        self,
+        path: str | Path,
+        name: str,
+        *,
+        aliases: Sequence[str] = (),
+        tokenizer: str | Path | None = None,
+        pooling: str | None = None,
+        normalize: bool | None = None,
+        max_length: int | None = None,
+        labels: Sequence[str] | None = None,
     ) -> dict[str, Any]:
         """Validate ``path`` with onnxruntime here, then publish it as the next version.
 
+        ``path`` is an ``.onnx`` file, an export folder (Optimum / sentence-transformers:
+        ``model.onnx``, ``tokenizer.json``, ``1_Pooling/``, ``config.json``) or a ``.zip`` /
+        ``.tar.gz`` of one; the text options override what the folder's files say.
         Going through the registry directly (not ``uploads/``) means a bad file is refused
         before anything is written, and the new version number comes back at once.
         """
-        data = Path(path).read_bytes()
+        from maaskit.packages import TextOptions, read_path
+
         try:
             import onnxruntime  # noqa: F401 - only to give a clear message when it is missing
         except ImportError:
@@ -433,9 +455,19 @@ class Client:
                 "pushing a model validates it with onnxruntime first: "
                 "pip install 'maaskit[runtime]'"
             ) from None
+        options = TextOptions(
+            tokenizer=Path(tokenizer).read_bytes() if tokenizer is not None else None,
+            pooling=pooling,
+            normalize=normalize,
+            max_length=max_length,
+            labels=tuple(labels) if labels is not None else None,
+        )
+        package = read_path(Path(path), options)
         manifest = self.registry.publish(
             name,
-            data,
+            package.model,
+            files=package.files,
+            processing=package.processing,
             aliases=tuple(aliases),
             metadata={"source": Path(path).name},
         )

@@ -1,4 +1,4 @@
-"""Just enough of an ONNX file's protobuf to find a model's embedding tables.
+"""Just enough of an ONNX file's protobuf to find a model's inputs and embedding tables.
 
 Publishing a text package checks that the tokenizer's ids fit the model's embedding rows.
 The rows are the first dimension of the initializer that a ``Gather`` indexes with the
@@ -16,7 +16,8 @@ from maaskit.errors import InvalidModel
 
 # Field numbers from onnx.proto (stable since IR version 1).
 _MODEL_GRAPH = 7
-_GRAPH_NODE, _GRAPH_INITIALIZER = 1, 5
+_GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_INPUT = 1, 5, 11
+_VALUE_INFO_NAME = 1
 _NODE_INPUT, _NODE_OUTPUT, _NODE_OP_TYPE = 1, 2, 4
 _TENSOR_DIMS, _TENSOR_NAME = 1, 8
 
@@ -42,6 +43,12 @@ class Node:
 class Graph:
     nodes: tuple[Node, ...]
     initializer_dims: dict[str, tuple[int, ...]]
+    declared_inputs: tuple[str, ...]
+
+    @property
+    def inputs(self) -> list[str]:
+        """The inputs a caller feeds (old files also list initializers as inputs)."""
+        return [name for name in self.declared_inputs if name not in self.initializer_dims]
 
 
 def _varint(data: memoryview, pos: int) -> tuple[int, int]:
@@ -118,6 +125,7 @@ def read_graph(model_bytes: bytes) -> Graph:
     data = memoryview(model_bytes)
     nodes: list[Node] = []
     dims: dict[str, tuple[int, ...]] = {}
+    inputs: list[str] = []
     for number, _, value in _fields(data):
         if number != _MODEL_GRAPH or not isinstance(value, memoryview):
             continue
@@ -129,7 +137,9 @@ def read_graph(model_bytes: bytes) -> Graph:
             elif field == _GRAPH_INITIALIZER:
                 name, shape = _tensor_dims(item)
                 dims[name] = shape
-    return Graph(tuple(nodes), dims)
+            elif field == _GRAPH_INPUT:
+                inputs.extend(_text(v) for n, _, v in _fields(item) if n == _VALUE_INFO_NAME)
+    return Graph(tuple(nodes), dims, tuple(inputs))
 
 
 def embedding_rows(model_bytes: bytes, ids_input: str) -> int | None:

@@ -1,5 +1,9 @@
 """Model registration by upload: an ``.onnx`` file under ``uploads/models/{name}/`` becomes a version.
 
+A package (``model.onnx`` with ``tokenizer.json`` and the export's config files, see
+:mod:`maaskit.packages`) may be uploaded as one ``.zip`` or ``.tar.gz`` instead; it is read
+in memory with unsafe paths, links, oversize contents and failed checksums refused.
+
 The file is checked before anything is published (size from a HEAD, so an oversized upload
 is never downloaded; then onnxruntime loads it and its signature is read by the registry),
 and the outcome is left beside it for the person who uploaded it:
@@ -34,12 +38,15 @@ from maaskit.errors import (
     NotFound,
     PayloadTooLarge,
 )
+from maaskit.packages import Package, read_archive
 from maaskit.registry import Manifest, Registry, validate_name
 from maaskit.safekeys import check_segments
 from maaskit.store import ObjectStore
 
 UPLOAD_PREFIX = "uploads/models/"
 MODEL_SUFFIX = ".onnx"
+PACKAGE_SUFFIXES = (".zip", ".tar.gz")
+UPLOAD_SUFFIXES = (MODEL_SUFFIX, *PACKAGE_SUFFIXES)
 REGISTERED_SUFFIX = ".registered.json"
 REJECTED_SUFFIX = ".rejected.json"
 MAX_SIDECAR_BYTES = 64 * 1024
@@ -73,8 +80,13 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _upload_suffix(key: str) -> str | None:
+    return next((suffix for suffix in UPLOAD_SUFFIXES if key.endswith(suffix)), None)
+
+
 def sidecar_key(key: str) -> str:
-    return key[: -len(MODEL_SUFFIX)] + ".json"
+    suffix = _upload_suffix(key) or MODEL_SUFFIX
+    return key[: -len(suffix)] + ".json"
 
 
 def parse_sidecar(data: Any) -> dict[str, Any]:
@@ -117,9 +129,11 @@ class ModelUploads:
         ``lease_seconds`` is how long this invocation can still run (the handler passes
         its remaining time): no other delivery of the same upload works on it until then.
         """
-        if not key.startswith(UPLOAD_PREFIX) or not key.endswith(MODEL_SUFFIX):
+        if not key.startswith(UPLOAD_PREFIX) or _upload_suffix(key) is None:
             return UploadOutcome(
-                key, IGNORED, reason=f"not an {MODEL_SUFFIX} file under {UPLOAD_PREFIX}"
+                key,
+                IGNORED,
+                reason=f"not an {', '.join(UPLOAD_SUFFIXES)} file under {UPLOAD_PREFIX}",
             )
         segments = key[len(UPLOAD_PREFIX) :].split("/")
         name = segments[0]
@@ -173,9 +187,12 @@ class ModelUploads:
         try:
             metadata = self._sidecar(key)
             upload = self.store.get(key)
+            package = self._package(key, upload.body)
             manifest = self.registry.publish(
                 name,
-                upload.body,
+                package.model,
+                files=package.files,
+                processing=package.processing,
                 metadata=metadata,
                 lineage={"source": "upload", "key": key, "etag": upload.etag},
             )
@@ -196,6 +213,11 @@ class ModelUploads:
         if self.store.exists(key + REJECTED_SUFFIX):  # an earlier, bad upload at the same key
             self.store.delete(key + REJECTED_SUFFIX)
         return UploadOutcome(key, REGISTERED, model=name, version=manifest.version, marker=marker)
+
+    def _package(self, key: str, body: bytes) -> Package:
+        if key.endswith(MODEL_SUFFIX):
+            return Package(model=body)
+        return read_archive(body, key.rsplit("/", 1)[-1], max_bytes=self.max_model_bytes)
 
     @staticmethod
     def _lease_key(key: str, etag: str) -> str:

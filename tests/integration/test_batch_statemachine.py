@@ -18,7 +18,7 @@ import yaml
 from moto import mock_aws
 
 from maaskit.batch.keys import FORMATS, IN_PREFIX
-from maaskit.uploads import MODEL_SUFFIX, UPLOAD_PREFIX
+from maaskit.uploads import UPLOAD_PREFIX, UPLOAD_SUFFIXES
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL = ROOT / "infra" / "statemachines" / "batch.asl.json"
@@ -180,7 +180,9 @@ def _events(function: dict[str, Any]) -> list[tuple[str, str]]:
 def test_s3_events_match_what_the_handlers_accept(template: dict[str, Any]) -> None:
     resources = template["Resources"]
     assert _events(resources["BatchFunction"]) == sorted((IN_PREFIX, s) for s in FORMATS)
-    assert _events(resources["RegisterFunction"]) == [(UPLOAD_PREFIX, MODEL_SUFFIX)]
+    assert _events(resources["RegisterFunction"]) == sorted(
+        (UPLOAD_PREFIX, s) for s in UPLOAD_SUFFIXES
+    )
 
 
 @pytest.mark.parametrize("name", ["BatchFunction", "RegisterFunction"])

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -17,7 +20,7 @@ from maaskit.runtime import Runtime
 from maaskit.store import ObjectStore
 from tests.conftest import BUCKET
 from tests.integration.conftest import cold_start
-from tests.support import models
+from tests.support import models, text
 from tests.support.events import FakeContext, load_event, s3_event
 
 Upload = Callable[..., dict[str, Any]]
@@ -230,3 +233,76 @@ def test_an_expired_lease_is_taken_over_and_released_after_publishing(
     assert not store.exists(lease)
     assert notify(key)["status"] == "skipped"
     assert registry.list_versions("iris") == [1]
+
+
+# packages as archives ---------------------------------------------------------------------
+
+
+def _package_zip(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _text_package() -> dict[str, bytes]:
+    return {
+        "model.onnx": text.embedding_model(text.vocab_size())[0],
+        "tokenizer.json": text.tokenizer_json().encode(),
+        "1_Pooling/config.json": b'{"pooling_mode_mean_tokens": true}',
+    }
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".tar.gz"])
+def test_a_package_archive_registers_with_its_tokenizer_and_processing(
+    upload: Upload, registry: Registry, suffix: str
+) -> None:
+    entries = _text_package()
+    if suffix == ".zip":
+        data = _package_zip(entries)
+    else:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            for name, payload in entries.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(payload)
+                archive.addfile(info, io.BytesIO(payload))
+        data = buffer.getvalue()
+    outcome = upload(f"uploads/models/words/words{suffix}", data)
+    assert outcome["status"] == "registered", outcome
+    manifest = registry.get_manifest("words", 1)
+    assert set(manifest.files) == {"model.onnx", "tokenizer.json"}
+    assert manifest.processing is not None
+    assert manifest.processing["output"]["pooling"] == "mean"
+
+
+@pytest.mark.parametrize(
+    ("entries", "reason"),
+    [
+        ({**_text_package(), "../escape.json": b"{}"}, "unsafe path '../escape.json'"),
+        ({"tokenizer.json": b"{}"}, "the package has no model.onnx"),
+    ],
+    ids=["traversal", "no-model"],
+)
+def test_a_bad_package_archive_is_rejected_with_a_reason(
+    upload: Upload, store: ObjectStore, registry: Registry, entries: dict[str, bytes], reason: str
+) -> None:
+    key = "uploads/models/words/words.zip"
+    outcome = upload(key, _package_zip(entries))
+    assert outcome["status"] == "rejected"
+    assert reason in rejection(store, key)["reason"]
+    assert registry.list_models() == []
+
+
+def test_a_damaged_package_archive_is_rejected(
+    upload: Upload, store: ObjectStore, registry: Registry
+) -> None:
+    data = bytearray(_package_zip(_text_package()))
+    at = bytes(data).find(b'"pooling_mode_mean_tokens"')
+    data[at + 3] ^= 0xFF  # the CRC-32 no longer matches
+    key = "uploads/models/words/broken.zip"
+    outcome = upload(key, bytes(data))
+    assert outcome["status"] == "rejected"
+    assert "failing its checksum" in rejection(store, key)["reason"]
+    assert registry.list_models() == []

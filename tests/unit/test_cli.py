@@ -32,6 +32,10 @@ class FakeClient:
             "skipped": [{"name": "broken", "reason": "its alias 'latest' is not valid JSON"}],
         }
 
+    def push_model(self, path: Path, name: str, **options: Any) -> dict[str, Any]:
+        self.calls.append(("push", (path, name, options)))
+        return {"name": name, "version": 1}
+
     def describe_model(self, name: str) -> dict[str, Any]:
         raise NotFound(f"model {name!r} does not exist")
 
@@ -328,3 +332,28 @@ def test_the_template_is_found_from_a_subfolder_or_named(tmp_path: Path) -> None
     assert find_template(named) == named
     with pytest.raises(MaaskitError, match="no such file"):
         find_template(tmp_path / "missing.yaml")
+
+
+def test_predict_text_with_the_model_from_the_environment(
+    fake: FakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAASKIT_MODEL", "minilm")
+    assert cli.main(["predict", "--text", "Hello, world!"]) == 0
+    assert cli.main(["predict", "--model", "other", "--text", "a", "--text", "b"]) == 0
+    assert [call[1][:2] for call in fake.calls] == [
+        ("minilm", "Hello, world!"),
+        ("other", ["a", "b"]),
+    ]
+
+
+def test_push_passes_text_options_for_a_bare_file(fake: FakeClient) -> None:
+    argv = ["models", "push", "model.onnx", "--name", "enc", "--tokenizer", "tokenizer.json"]
+    assert cli.main([*argv, "--pooling", "mean", "--normalize", "--labels", "a, b"]) == 0
+    [(_, (path, name, options))] = fake.calls
+    assert (path, name) == (Path("model.onnx"), "enc")
+    assert options["tokenizer"] == Path("tokenizer.json")
+    assert (options["pooling"], options["normalize"], options["labels"]) == (
+        "mean",
+        True,
+        ["a", "b"],
+    )

@@ -188,3 +188,69 @@ def test_target_without_any_way_to_the_api_says_what_to_pass() -> None:
     target = Target(TargetOptions(env={}))
     with pytest.raises(TargetError, match="--api-url"):
         _ = target.api_url
+
+
+# text models and answers ------------------------------------------------------------------
+
+TEXT_METADATA = {
+    "name": "minilm",
+    "versions": ["1"],
+    "inputs": [{"name": "text", "datatype": "BYTES", "shape": [-1]}],
+    "outputs": [{"name": "embedding", "datatype": "FP32", "shape": [-1, 3]}],
+}
+
+
+def test_a_string_in_gives_that_texts_embedding_and_the_model_name_can_come_from_the_env(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given MAASKIT_MODEL naming a text model
+    monkeypatch.setenv("MAASKIT_MODEL", "minilm")
+    transport = FakeTransport(
+        {
+            ("POST", "models/minilm/predict"): {
+                "model": "minilm",
+                "version": 1,
+                "outputs": {"embedding": [[0.5, 0.25, 0.125]]},
+            },
+            ("GET", "v2/models/minilm/versions/1"): TEXT_METADATA,
+        }
+    )
+    # When a Model with no name is given a string
+    embedding = Model(transport=transport).set_input("Hello, world!").predict()  # type: ignore[arg-type]
+    # Then the string went as {"input": "..."} and one embedding came back
+    assert transport.calls[0][2] == {"input": "Hello, world!"}
+    assert embedding.dtype == np.float32
+    assert embedding.tolist() == [0.5, 0.25, 0.125]
+
+
+def test_a_model_with_no_name_and_no_env_says_how_to_name_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("MAASKIT_MODEL", raising=False)
+    with pytest.raises(InvalidRequest, match="MAASKIT_MODEL"):
+        Model(transport=FakeTransport({}))  # type: ignore[arg-type]
+
+
+def test_predict_on_a_classifier_returns_labels_not_probabilities() -> None:
+    # Given a classifier whose first output is probabilities (as training exports them)
+    metadata = {
+        "name": "digits",
+        "versions": ["1"],
+        "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, 2]}],
+        "outputs": [
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, 2]},
+            {"name": "label", "datatype": "INT64", "shape": [-1]},
+        ],
+    }
+    transport = FakeTransport(
+        {
+            ("POST", "models/digits/predict"): {
+                "version": 1,
+                "outputs": {"probabilities": [[0.2, 0.8]], "label": [1]},
+            },
+            ("GET", "v2/models/digits/versions/1"): metadata,
+        }
+    )
+    labels = Model("digits", transport=transport).predict([[1.0, 2.0]])  # type: ignore[arg-type]
+    assert labels.dtype == np.int64
+    assert labels.tolist() == [1]
