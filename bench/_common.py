@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, NamedTuple
@@ -42,6 +42,23 @@ def percentile(samples: list[float], q: float) -> float:
 def bench_line(figure: str, ours: float, baseline: float, unit: str) -> str:
     ratio = ours / baseline if baseline else float("inf")
     return f"BENCH {figure} ours={ours:.6g} baseline={baseline:.6g} ratio={ratio:.4f} unit={unit}"
+
+
+def interleaved(
+    ours: Callable[[], object], baseline: Callable[[], object], calls: int
+) -> tuple[list[float], list[float]]:
+    """Milliseconds per call, alternating blocks of ours and the baseline, so drift on a
+    shared machine hits both alike."""
+    ours_ms: list[float] = []
+    baseline_ms: list[float] = []
+    block = max(1, calls // 20)
+    for _ in range(20):
+        for fn, samples in ((ours, ours_ms), (baseline, baseline_ms)):
+            for _ in range(block):
+                started = time.perf_counter()
+                fn()
+                samples.append((time.perf_counter() - started) * 1000)
+    return ours_ms, baseline_ms
 
 
 def free_port() -> int:

@@ -48,20 +48,6 @@ def _publish(endpoint: str | None) -> None:
     registry.publish("mlp", models.mlp(64, 64, 10))
 
 
-def _interleaved(ours: Any, raw: Any, calls: int) -> tuple[list[float], list[float]]:
-    """Alternate blocks of ours and raw, so drift on a shared machine hits both alike."""
-    ours_ms: list[float] = []
-    raw_ms: list[float] = []
-    block = max(1, calls // 20)
-    for _ in range(20):
-        for fn, samples in ((ours, ours_ms), (raw, raw_ms)):
-            for _ in range(block):
-                started = time.perf_counter()
-                fn()
-                samples.append((time.perf_counter() - started) * 1000)
-    return ours_ms, raw_ms
-
-
 def warm() -> list[str]:
     import onnxruntime as ort
     from moto import mock_aws
@@ -104,7 +90,7 @@ def warm() -> list[str]:
                 for _ in range(20):  # warm both paths
                     ours()
                     raw()
-                results[name] = _interleaved(ours, raw, calls)
+                results[name] = _common.interleaved(ours, raw, calls)
         devnull.close()
     for name, (ours_ms, raw_ms) in results.items():
         print(

@@ -22,7 +22,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import _common
 import numpy as np
@@ -93,20 +92,6 @@ class RawPath:
         return result
 
 
-def interleaved(ours: Any, raw: Any, calls: int) -> tuple[list[float], list[float]]:
-    """Alternate blocks of ours and raw, so drift on a shared machine hits both alike."""
-    ours_ms: list[float] = []
-    raw_ms: list[float] = []
-    block = max(1, calls // 20)
-    for _ in range(20):
-        for fn, samples in ((ours, ours_ms), (raw, raw_ms)):
-            for _ in range(block):
-                started = time.perf_counter()
-                fn()
-                samples.append((time.perf_counter() - started) * 1000)
-    return ours_ms, raw_ms
-
-
 def warm(raw: RawPath) -> list[str]:
     from moto import mock_aws
 
@@ -135,7 +120,7 @@ def warm(raw: RawPath) -> list[str]:
             for _ in range(20):  # warm both paths
                 ours()
                 baseline()
-            ours_ms, raw_ms = interleaved(ours, baseline, WARM_CALLS)
+            ours_ms, raw_ms = _common.interleaved(ours, baseline, WARM_CALLS)
     print(f"one sentence of {tokens} tokens, {len(ours_ms)} calls each")
     print(f"  p50 ours {statistics.median(ours_ms):.3f} ms, raw {statistics.median(raw_ms):.3f} ms")
     return [

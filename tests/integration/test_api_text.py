@@ -9,26 +9,17 @@ from maaskit.registry import Registry
 from tests.integration.conftest import Call
 from tests.support import models, text
 
-LABELS = ["negative", "neutral", "positive"]
+LABELS = text.LABELS
 
 
 @pytest.fixture
 def words(registry: Registry) -> np.ndarray:
-    """An embedding package over the small vocabulary; returns its table."""
-    model, weights = text.embedding_model(text.vocab_size())
-    registry.publish(
-        "words", model, files=text.files(), processing=text.embedding_processing(max_length=5)
-    )
-    return weights
+    return text.publish_words(registry)
 
 
 @pytest.fixture
 def sentiment(registry: Registry) -> tuple[np.ndarray, np.ndarray]:
-    model, weights, head = text.classifier_model(text.vocab_size(), classes=3)
-    registry.publish(
-        "sentiment", model, files=text.files(), processing=text.classification_processing(LABELS)
-    )
-    return weights, head
+    return text.publish_sentiment(registry)
 
 
 def mean_rows(weights: np.ndarray, ids: list[int]) -> np.ndarray:

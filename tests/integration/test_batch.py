@@ -497,16 +497,10 @@ def test_a_corrupt_report_is_not_trusted_and_the_file_is_redone(
 
 # text models ---------------------------------------------------------------------------
 
-TEXT_LABELS = ["negative", "neutral", "positive"]
-
 
 @pytest.fixture
 def words(registry: Registry) -> np.ndarray:
-    model, weights = text.embedding_model(text.vocab_size())
-    registry.publish(
-        "words", model, files=text.files(), processing=text.embedding_processing(max_length=5)
-    )
-    return weights
+    return text.publish_words(registry)
 
 
 def lines_of(store: ObjectStore, key: str) -> list[dict[str, Any]]:
@@ -549,19 +543,13 @@ def test_json_lines_of_strings_and_inputs_become_embeddings_and_bad_lines_fail_a
 def test_a_csv_text_column_among_others_is_classified(
     drop: Drop, store: ObjectStore, registry: Registry
 ) -> None:
-    model, _, _ = text.classifier_model(text.vocab_size(), classes=3)
-    registry.publish(
-        "sentiment",
-        model,
-        files=text.files(),
-        processing=text.classification_processing(TEXT_LABELS),
-    )
+    text.publish_sentiment(registry)
     body = b'id,text\n1,good movie\n2,"the movie, is bad"\n3,\xff\xfe\n'
     outcome = drop("batch/in/sentiment/reviews.csv", body)
     assert (outcome["rows_in"], outcome["rows_out"], outcome["rows_failed"]) == (3, 2, 1)
     rows = store.get_bytes("batch/out/sentiment/reviews.csv").decode().splitlines()
     assert rows[0] == "line,label,probabilities_0,probabilities_1,probabilities_2"
-    assert [row.split(",")[1] in TEXT_LABELS for row in rows[1:]] == [True, True]
+    assert [row.split(",")[1] in text.LABELS for row in rows[1:]] == [True, True]
     report = store.get_json("batch/out/sentiment/reviews.csv.report.json")
     assert [(f["line"], f["reason"]) for f in report["failures"]] == [
         (4, "the line is not valid UTF-8")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
+from maaskit.registry import Registry
 from tests.support.models import _finish
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
@@ -126,3 +127,22 @@ def classification_processing(labels: Sequence[str]) -> dict[str, object]:
 
 def files() -> dict[str, bytes]:
     return {"tokenizer.json": tokenizer_json().encode()}
+
+
+LABELS = ["negative", "neutral", "positive"]
+
+
+def publish_words(registry: Registry) -> np.ndarray:
+    """ "words": an embedding package (max 5 tokens) over the small vocabulary; its table."""
+    model, weights = embedding_model(vocab_size())
+    registry.publish("words", model, files=files(), processing=embedding_processing(max_length=5))
+    return weights
+
+
+def publish_sentiment(registry: Registry) -> tuple[np.ndarray, np.ndarray]:
+    """ "sentiment": a three-class classifier package; its table and head."""
+    model, weights, head = classifier_model(vocab_size(), classes=len(LABELS))
+    registry.publish(
+        "sentiment", model, files=files(), processing=classification_processing(LABELS)
+    )
+    return weights, head
