@@ -61,6 +61,17 @@ def interleaved(
     return ours_ms, baseline_ms
 
 
+def sandbox_env(endpoint: str, bucket: str, cache_dir: Path) -> dict[str, str]:
+    """The environment of a fresh sandbox: S3 at ``endpoint``, an empty model cache."""
+    return {
+        **os.environ,
+        **FAKE_AWS,
+        "AWS_ENDPOINT_URL": endpoint,
+        "MAASKIT_BUCKET": bucket,
+        "MAASKIT_CACHE_DIR": str(cache_dir),
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

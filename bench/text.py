@@ -230,13 +230,7 @@ def cold() -> list[str]:
         ours_s: list[float] = []
         raw_s: list[float] = []
         for run in range(COLD_RUNS):
-            env = {
-                **os.environ,
-                **_common.FAKE_AWS,
-                "AWS_ENDPOINT_URL": endpoint,
-                "MAASKIT_BUCKET": BUCKET,
-                "MAASKIT_CACHE_DIR": str(Path(scratch) / f"cache-{run}"),  # empty: a new sandbox
-            }
+            env = _common.sandbox_env(endpoint, BUCKET, Path(scratch) / f"cache-{run}")
             ours_s.append(timed_process(ours_code, env))
             raw_s.append(timed_process(raw_code, env))
     print(
