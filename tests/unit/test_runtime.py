@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -248,6 +249,48 @@ def test_a_cold_alias_on_a_tampered_version_is_refused(
     with pytest.raises(IntegrityError) as refused:
         make_runtime(store, tmp_path).load("iris")
     assert refused.value.http_status == 502
+
+
+class CutOffStore(ObjectStore):
+    """Bodies that break half-way, as a dropped connection would, until ``heal``."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        super().__init__(inner.bucket, client=inner.client)
+        self.broken = True
+
+    def open(self, key: str) -> tuple[IO[bytes], ObjectInfo]:
+        body, info = super().open(key)
+        if not self.broken or not key.endswith("model.onnx"):
+            return body, info
+        data = body.read()
+
+        class HalfBody(io.BytesIO):
+            def read(self, size: int | None = -1) -> bytes:
+                left = len(data) // 2 - self.tell()
+                if left <= 0:
+                    raise ConnectionError("connection reset by peer")
+                return super().read(left if size is None or size < 0 else min(size, left))
+
+        return HalfBody(data), info
+
+
+def test_a_half_downloaded_model_is_never_cached_and_the_next_load_fetches_it_whole(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    # Given a model whose download breaks half-way
+    cut = CutOffStore(store)
+    manifest = Registry(cut).publish("iris", models.linear()[0])
+    runtime = make_runtime(cut, tmp_path)
+    # When it is loaded, Then the load fails and nothing of it is left in /tmp
+    with pytest.raises(ConnectionError):
+        runtime.load("iris")
+    cache = tmp_path / "cache"
+    assert not runtime.is_loaded("iris", 1)
+    assert list(cache.iterdir()) == []
+    # And once the connection holds, it is fetched whole, verified, cached and served
+    cut.broken = False
+    assert runtime.load("iris").version == 1
+    assert [p.name for p in cache.iterdir()] == [f"{manifest.sha256}.onnx"]
 
 
 def test_unknown_output_and_run_failures_are_client_errors(
