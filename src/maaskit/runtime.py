@@ -33,7 +33,7 @@ from maaskit.store import ObjectStore
 from maaskit.tensors import prepare_inputs
 
 if TYPE_CHECKING:
-    from maaskit.text import TextModel
+    from maaskit.text import TextEncoder, TextModel, TextProcessing
 
 _READ_BYTES = 1024 * 1024
 _PARTIAL = ".part"
@@ -89,6 +89,16 @@ class LoadedModel:
     @property
     def signature(self) -> Signature:
         return self.manifest.signature
+
+    @property
+    def processing(self) -> TextProcessing | None:
+        """The package's processing, when it takes text (as :attr:`text` holds it)."""
+        return self.text.processing if self.text is not None else None
+
+    @property
+    def encoder(self) -> TextEncoder | None:
+        """The package's tokenizer, when it takes text (as :attr:`text` holds it)."""
+        return self.text.encoder if self.text is not None else None
 
     def prepare(self, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
         return prepare_inputs(self.signature, values)
