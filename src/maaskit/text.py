@@ -406,7 +406,7 @@ def answer(
     probabilities = softmax(scores) if output.apply == "softmax" else scores.astype(np.float32)
     best = probabilities.argmax(axis=1)
     names = output.labels
-    labels = [names[i] if i < len(names) else str(int(i)) for i in best]
+    labels = np.array([names[i] if i < len(names) else str(int(i)) for i in best], dtype=object)
     return {"label": labels, "probabilities": probabilities}
 
 

@@ -103,7 +103,7 @@ def test_classification_answers_labels_and_softmax_probabilities() -> None:
     declared = TextProcessing.from_dict(text.classification_processing(["neg", "neu", "pos"]))
     logits = np.array([[0.0, 1.0, 3.0], [2.0, 0.0, 0.0]], np.float32)
     reply = answer(declared.output, {"logits": logits}, np.ones((2, 3), np.int64))
-    assert reply["label"] == ["pos", "neg"]
+    assert reply["label"].tolist() == ["pos", "neg"]
     expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(reply["probabilities"], expected, rtol=1e-6)
 
