@@ -78,5 +78,5 @@ def test_embed_resumes_across_invocations_then_training_exports_one_graph_that_s
         model.run(encoded.feeds, output_names(model.processing.output)),
         encoded.attention_mask,
     )
-    assert outputs["label"] == ["pos", "neg"]
+    assert outputs["label"].tolist() == ["pos", "neg"]
     assert np.allclose(outputs["probabilities"].sum(axis=1), 1.0)
