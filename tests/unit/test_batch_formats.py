@@ -268,3 +268,17 @@ def test_npy_writer_states_the_rows_written_in_its_header() -> None:
 def test_npy_writer_refuses_string_outputs_up_front() -> None:
     with pytest.raises(FileError, match="string tensor"):
         NpyWriter(sig(("x", "FP32", ("batch", 1)), outputs=(("label", "BYTES", ("batch",)),)))
+
+
+def test_jsonl_lines_for_a_scalar_input_fail_alone_with_a_reason() -> None:
+    # Given a model whose one input is a scalar (rank 0: no batch dimension to stack rows on)
+    scalar = sig(("x", "FP32", ()))
+    body = b'{"input": 5}\n[1]\n"text"\n'
+
+    # When the lines are read
+    [window] = list(JsonLinesReader(scalar, batch_size=10, max_line_bytes=1000).windows([body]))
+
+    # Then every line fails with a reason, and nothing is lost or crashes
+    assert [f.position for f in window.failures] == [1, 2, 3]
+    assert "scalar" in window.failures[0].reason
+    assert not window.groups

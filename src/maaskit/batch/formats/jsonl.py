@@ -212,6 +212,11 @@ class JsonLinesReader:
         for spec in self.signature.inputs:
             shape = _shape(values[spec.name])
             rank = len(spec.shape)
+            if rank == 0:
+                raise InvalidRequest(
+                    f"input {spec.name!r} is a scalar (shape []): a batch file needs inputs with "
+                    "a batch dimension to put rows on; call the API once per value instead"
+                )
             if len(shape) == rank - 1:
                 forms.add(False)
                 sizes.add(1)
