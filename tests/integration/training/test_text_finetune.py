@@ -8,13 +8,15 @@ from typing import Any
 
 import numpy as np
 import onnx
+import orjson
 import pytest
 
 from maaskit.runtime import Runtime
-from maaskit.text import answer, output_names
 from maaskit.training import embedding, workflow
 from maaskit.training.embedding import EmbeddingPlan, EmbeddingProgress, assemble, from_bytes
 from maaskit.training.textbase import TextBase
+from tests.integration.conftest import cold_start
+from tests.support.events import FakeContext, api_event
 from tests.support.training_stack import TrainingStack
 
 from .text_data import UNSEEN, finetune_spec, publish_minilm, sentences, to_csv
@@ -25,18 +27,16 @@ pytestmark = pytest.mark.slow
 SandboxTimedout = type("Sandbox.Timedout", (Exception,), {})
 
 
-def predict(runtime: Runtime, text: str) -> dict[str, Any]:
-    """The production version's answer, as the serving layer builds it from the package."""
-    model = runtime.load("topics", alias="production")
-    assert model.encoder is not None
-    assert model.processing is not None
-    encoded = model.encoder.encode([text])
-    results = model.run(encoded.feeds, output_names(model.processing.output))
-    return answer(model.processing.output, results, encoded.attention_mask)
+def predict(text: str) -> tuple[int, Any]:
+    """``POST /models/topics/predict`` with ``{"input": text}``, through the API handler."""
+    api = cold_start("functions.api.app")  # a new sandbox, after the run published the model
+    event = api_event("POST", "/models/topics/predict", {"input": text})
+    response = api.lambda_handler(event, FakeContext())
+    return response["statusCode"], orjson.loads(response["body"])
 
 
 def test_minilm_fine_tuned_on_three_topics_serves_a_label_for_an_unseen_sentence(
-    stack: TrainingStack, tmp_path: Path
+    stack: TrainingStack,
 ) -> None:
     # Given MiniLM published as a text package, and 330 labelled sentences on three topics
     base = publish_minilm(stack.registry)
@@ -67,13 +67,14 @@ def test_minilm_fine_tuned_on_three_topics_serves_a_label_for_an_unseen_sentence
         "kind": "text-encoder", "name": "minilm", "version": 1, "sha256": base.sha256,
     }  # fmt: skip
     assert output["promoted"] is True
-    # When the published package serves sentences no template wrote
-    runtime = Runtime(stack.registry, cache_dir=tmp_path / "serving")
+    # When the API serves the published package sentences no template wrote
     for text, topic in UNSEEN.items():
-        outputs = predict(runtime, text)
+        status, reply = predict(text)
         # Then each gets its topic, with probabilities over the three labels
-        assert outputs["label"] == [topic], text
-        assert outputs["probabilities"].shape == (1, 3)
+        assert status == 200, reply
+        assert (reply["model"], reply["version"]) == ("topics", output["version"])
+        assert reply["outputs"]["label"] == [topic], text
+        assert np.asarray(reply["outputs"]["probabilities"]).shape == (1, 3)
 
 
 def test_an_embedding_step_killed_mid_invocation_resumes_to_the_same_embeddings(
