@@ -72,6 +72,18 @@ def sandbox_env(endpoint: str, bucket: str, cache_dir: Path) -> dict[str, str]:
     }
 
 
+def timed_child(code: str, env: Mapping[str, str]) -> tuple[float, str]:
+    """Run ``code`` in a fresh interpreter: (wall seconds, its stderr); raise if it failed."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=dict(env), capture_output=True, text=True, check=False
+    )
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    return elapsed, done.stderr
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -17,10 +17,7 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -212,14 +209,8 @@ first_s = time.perf_counter() - started
 
 
 def _timed_process(code: str, env: dict[str, str]) -> dict[str, float]:
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
-    )
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr[-2000:])
-    report: dict[str, float] = json.loads(done.stderr.strip().splitlines()[-1])
+    elapsed, stderr = _common.timed_child(code, env)
+    report: dict[str, float] = json.loads(stderr.strip().splitlines()[-1])
     return {**report, "total": elapsed}
 
 

@@ -17,8 +17,6 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -204,17 +202,6 @@ pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
 """
 
 
-def timed_process(code: str, env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
-    )
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr[-2000:])
-    return elapsed
-
-
 def cold() -> list[str]:
     with _common.moto_server() as endpoint, tempfile.TemporaryDirectory() as scratch:
         os.environ.pop("AWS_ENDPOINT_URL", None)
@@ -231,8 +218,8 @@ def cold() -> list[str]:
         raw_s: list[float] = []
         for run in range(COLD_RUNS):
             env = _common.sandbox_env(endpoint, BUCKET, Path(scratch) / f"cache-{run}")
-            ours_s.append(timed_process(ours_code, env))
-            raw_s.append(timed_process(raw_code, env))
+            ours_s.append(_common.timed_child(ours_code, env)[0])
+            raw_s.append(_common.timed_child(raw_code, env)[0])
     print(
         f"cold start to the first text reply, median of {COLD_RUNS}: ours "
         f"{', '.join(f'{s:.2f}' for s in ours_s)} s, raw {', '.join(f'{s:.2f}' for s in raw_s)} s"

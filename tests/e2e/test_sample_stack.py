@@ -12,6 +12,7 @@ import requests
 from maaskit import cli
 from maaskit.local.stack import LocalStack
 from tests.e2e.conftest import client_for
+from tests.unit.training.helpers import spec_dict
 
 
 def test_api_routes_over_http(sample_stack: LocalStack) -> None:
@@ -82,17 +83,6 @@ def test_sdk_finds_the_stack_and_runs_training(sample_stack: LocalStack) -> None
     assert [row["epoch"] for row in status.metrics] == [1, 2, 3, 4]
 
 
-VALID_SPEC = {
-    "model": "m",
-    "dataset": "s3://bucket/datasets/d.csv",
-    "target": "label",
-    "architecture": {"type": "softmax"},
-    "optimizer": {"type": "sgd", "learning_rate": 0.1},
-    "epochs": 2,
-    "batch_size": 8,
-}
-
-
 def test_cli_batch_and_training_against_the_stack(
     sample_stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -118,7 +108,7 @@ def test_cli_batch_and_training_against_the_stack(
     ]
 
     spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps(VALID_SPEC | {"epochs": 2}))  # the CLI checks it first
+    spec.write_text(json.dumps(spec_dict(model="m", epochs=2)))  # the CLI checks it first
     assert cli.main([*target, "train", "start", str(spec), "--wait"]) == 0
     run_id = capsys.readouterr().out.split("started training run ")[1].split()[0]
     assert cli.main([*target, "train", "status", run_id]) == 0
