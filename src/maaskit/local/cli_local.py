@@ -116,8 +116,8 @@ def start_stack(options: StackOptions) -> LocalStack:
 
 
 def serve_until_stopped(stack: LocalStack, stop: threading.Event) -> None:
-    print("Press Ctrl-C to stop.", flush=True)
-    try:
+    try:  # from the prompt on: a Ctrl-C that lands while it is printed is a clean stop too
+        print("Press Ctrl-C to stop.", flush=True)
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:

@@ -310,8 +310,8 @@ def run_demo(
         _step(7, "The local stack keeps running")
         closing_words(stack, features, text=text)
         if wait:
-            print("\nPress Ctrl-C to stop.", flush=True)
-            try:
+            try:  # from the prompt on, as in `local up`
+                print("\nPress Ctrl-C to stop.", flush=True)
                 while not stop.wait(0.5):
                     pass
             except KeyboardInterrupt:
