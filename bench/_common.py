@@ -139,7 +139,7 @@ def local_stack(
     ]
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "maaskit.cli", "local", "up",
+            sys.executable, "-m", "maaskit.cli.main", "local", "up",
             "--template", str(ROOT / "template.yaml"),
             "--api-port", str(api_port), "--aws-port", str(aws_port),
             *overrides,

@@ -35,8 +35,8 @@ BUCKET = "maaskit-bench"
 def _publish(endpoint: str | None) -> None:
     import boto3
 
-    from maaskit.registry import Registry
-    from maaskit.store import ObjectStore
+    from maaskit.registry.catalog import Registry
+    from maaskit.registry.store import ObjectStore
 
     client = boto3.client("s3", endpoint_url=endpoint)
     client.create_bucket(Bucket=BUCKET)

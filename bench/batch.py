@@ -113,7 +113,7 @@ def _session(model_path: str | Path) -> Any:
     """An onnxruntime session with the options the runtime uses (threads, optimization)."""
     import onnxruntime as ort
 
-    from maaskit.runtime import default_threads
+    from maaskit.serving.runtime import default_threads
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = default_threads()
@@ -194,9 +194,9 @@ class Bench:
         import boto3
 
         from maaskit.batch.service import BatchService
-        from maaskit.registry import Registry
+        from maaskit.registry.catalog import Registry
+        from maaskit.registry.store import ObjectStore
         from maaskit.settings import Settings
-        from maaskit.store import ObjectStore
 
         self.scratch = scratch
         self.env = {

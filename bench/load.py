@@ -335,8 +335,8 @@ class Scenario:
     def __init__(self, stack: _common.LocalStack, scratch: Path) -> None:
         import boto3
 
-        from maaskit.client import Client
-        from maaskit.targets import Target, TargetOptions
+        from maaskit.sdk.client import Client
+        from maaskit.sdk.targets import Target, TargetOptions
 
         options = TargetOptions(api_url=stack.api_url, aws_endpoint_url=stack.aws_url, env={})
         self.client = Client(Target(options))

@@ -110,8 +110,8 @@ def in_process_caller(
 def main() -> None:
     os.environ.update(_common.FAKE_AWS)
     os.environ.pop("AWS_ENDPOINT_URL", None)
-    from maaskit.client import Client
-    from maaskit.targets import Target, TargetOptions
+    from maaskit.sdk.client import Client
+    from maaskit.sdk.targets import Target, TargetOptions
 
     features = np.random.default_rng(0).normal(size=(1, 64)).astype(np.float32)
     body = {"input": features.tolist()}

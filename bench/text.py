@@ -53,8 +53,8 @@ def sentences(count: int) -> list[str]:
 def publish(endpoint: str | None) -> None:
     import boto3
 
-    from maaskit.registry import Registry
-    from maaskit.store import ObjectStore
+    from maaskit.registry.catalog import Registry
+    from maaskit.registry.store import ObjectStore
 
     client = boto3.client("s3", endpoint_url=endpoint)
     client.create_bucket(Bucket=BUCKET)
@@ -137,9 +137,9 @@ def batch(raw: RawPath) -> list[str]:
 
     from maaskit.batch.job import JobConfig
     from maaskit.batch.service import BatchService
-    from maaskit.registry import Registry
-    from maaskit.runtime import Runtime
-    from maaskit.store import ObjectStore
+    from maaskit.registry.catalog import Registry
+    from maaskit.registry.store import ObjectStore
+    from maaskit.serving.runtime import Runtime
 
     texts = sentences(BATCH_ROWS)
     body = "".join(json.dumps(t) + "\n" for t in texts).encode()

@@ -14,8 +14,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from maaskit.registry import Registry
-from maaskit.store import ObjectStore
+from maaskit.registry.catalog import Registry
+from maaskit.registry.store import ObjectStore
 
 pytest_plugins = ["maaskit.local.testing"]
 

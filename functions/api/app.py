@@ -1,8 +1,8 @@
 """The HTTP API: the simple predict shape, Open Inference Protocol V2, the registry views.
 
 A thin adapter: it routes the API Gateway event by its resource path (the operations of
-``maaskit.openapi``, the same table the template's events and the served OpenAPI document
-come from), calls ``maaskit.serving``, and encodes the reply once, with a numpy-aware
+``maaskit.serving.openapi``, the same table the template's events and the served OpenAPI document
+come from), calls ``maaskit.serving.service``, and encodes the reply once, with a numpy-aware
 encoder; a reply over Lambda's 6 MB limit turns into a clear 413. Logs and metrics are
 JSON lines (``maaskit.telemetry``); the X-Ray SDK is imported, and botocore patched, only
 when tracing is on. Together that keeps the request path to tens of microseconds over
@@ -16,12 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from maaskit import __version__, openapi
+from maaskit import __version__
 from maaskit.errors import MaaskitError
-from maaskit.http_body import request_bytes
-from maaskit.protocol import encode_json
-from maaskit.runtime import LoadedModel, Runtime
-from maaskit.serving import InferenceService
+from maaskit.serving import openapi
+from maaskit.serving.http_body import request_bytes
+from maaskit.serving.protocol import encode_json
+from maaskit.serving.runtime import LoadedModel, Runtime
+from maaskit.serving.service import InferenceService
 from maaskit.settings import Settings
 from maaskit.telemetry import Logger, Metrics
 
@@ -103,7 +104,7 @@ class Request:
         )
 
 
-# the routes: one function per operation of maaskit.openapi -----------------------------
+# the routes: one function per operation of maaskit.serving.openapi -----------------------------
 
 
 def predict(request: Request) -> Any:

@@ -12,8 +12,8 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from maaskit.batch.summary import summarize
+from maaskit.registry.store import ObjectStore
 from maaskit.settings import Settings
-from maaskit.store import ObjectStore
 
 logger = Logger()
 tracer = Tracer()

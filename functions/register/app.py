@@ -1,6 +1,6 @@
 """Model registration by upload: an S3 event for ``uploads/models/{name}/{file}.onnx``.
 
-A thin adapter: decode each key, call ``maaskit.uploads.ModelUploads``, log the outcome.
+A thin adapter: decode each key, call ``maaskit.registry.uploads.ModelUploads``, log the outcome.
 An invalid upload is not an error here (it gets a ``.rejected.json`` beside it); only what
 the core raises (S3 unavailable, a bug) fails the invocation, for Lambda to retry.
 """
@@ -14,10 +14,10 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from maaskit.registry import Registry
+from maaskit.registry.catalog import Registry
+from maaskit.registry.store import ObjectStore
+from maaskit.registry.uploads import ModelUploads
 from maaskit.settings import Settings
-from maaskit.store import ObjectStore
-from maaskit.uploads import ModelUploads
 
 logger = Logger()
 tracer = Tracer()

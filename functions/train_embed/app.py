@@ -7,9 +7,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from maaskit.runtime import Runtime
+from maaskit.registry.store import ObjectStore
+from maaskit.serving.runtime import Runtime
 from maaskit.settings import Settings
-from maaskit.store import ObjectStore
 from maaskit.training import workflow
 
 logger = Logger()

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from maaskit.client import Client
 from maaskit.local.stack import LocalStack, StackOptions
-from maaskit.targets import Target, TargetOptions
+from maaskit.sdk.client import Client
+from maaskit.sdk.targets import Target, TargetOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_TEMPLATE = ROOT / "tests" / "fixtures" / "sample_stack" / "template.yaml"

@@ -21,8 +21,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from maaskit import openapi
 from maaskit.local.stack import LocalStack
+from maaskit.serving import openapi
 from tests.e2e.conftest import client_for
 from tests.support import models
 

@@ -55,7 +55,7 @@ def test_demo_trains_serves_batches_and_serves_text_as_readme_shows(tmp_path: Pa
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     # When the demo runs and leaves its stack up
     demo = subprocess.Popen(
-        [sys.executable, "-m", "maaskit.cli", "demo", "--api-port", str(api_port),
+        [sys.executable, "-m", "maaskit.cli.main", "demo", "--api-port", str(api_port),
          "--aws-port", str(aws_port)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip

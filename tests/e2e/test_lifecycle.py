@@ -123,7 +123,7 @@ def test_local_up_runs_until_a_signal_and_leaves_nothing(
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "maaskit.cli", "local", "up",
+            sys.executable, "-m", "maaskit.cli.main", "local", "up",
             "--template", str(SAMPLE_TEMPLATE),
             "--api-port", str(api_port), "--aws-port", str(aws_port),
         ],

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import requests
 
-from maaskit import cli
-from maaskit.client import Model
+from maaskit.cli import main as cli
 from maaskit.local.stack import LocalStack
+from maaskit.sdk.client import Model
 from tests.e2e.conftest import client_for
 from tests.support.models import linear
 
@@ -90,7 +90,7 @@ def test_cli_lists_and_predicts(
 
 def test_training_state_machine(maaskit_stack: LocalStack, tmp_path: Path) -> None:
     client = client_for(maaskit_stack)
-    from maaskit.local.demo import load_digits, training_spec, write_csv
+    from maaskit.cli.demo import load_digits, training_spec, write_csv
 
     features, labels = load_digits()
     uri = client.push_dataset(write_csv(features[:300], labels[:300], tmp_path / "d.csv"), "digits")
@@ -121,7 +121,7 @@ def test_readme_walkthrough_with_the_command_line(
     maaskit_stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Every `maaskit` command README.md shows, in its order, against maaskit's template."""
-    from maaskit.local.demo import load_digits, training_spec, write_csv
+    from maaskit.cli.demo import load_digits, training_spec, write_csv
 
     target = [
         "--api-url",

@@ -9,7 +9,7 @@ import boto3
 import pytest
 import requests
 
-from maaskit import cli
+from maaskit.cli import main as cli
 from maaskit.local.stack import LocalStack
 from tests.e2e.conftest import client_for
 from tests.unit.training.helpers import spec_dict

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from maaskit.store import ObjectStore
+from maaskit.registry.store import ObjectStore
 from tests.support.events import FakeContext, api_event
 
 

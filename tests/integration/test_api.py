@@ -8,8 +8,8 @@ import pytest
 from aws_lambda_powertools.warnings import PowertoolsUserWarning
 from onnx import TensorProto
 
-from maaskit.registry import Registry, artifact_key
-from maaskit.store import ObjectStore
+from maaskit.registry.catalog import Registry, artifact_key
+from maaskit.registry.store import ObjectStore
 from tests.integration.conftest import Call, cold_start
 from tests.support import models
 from tests.support.events import FakeContext, api_event

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from maaskit.registry import Registry, alias_key, manifest_key
-from maaskit.store import ObjectStore
+from maaskit.registry.catalog import Registry, alias_key, manifest_key
+from maaskit.registry.store import ObjectStore
 from tests.integration.conftest import Call
 from tests.support import models
 

@@ -12,8 +12,8 @@ import orjson
 import pytest
 from onnx import TensorProto
 
-from maaskit import openapi
-from maaskit.registry import Registry
+from maaskit.registry.catalog import Registry
+from maaskit.serving import openapi
 from tests.integration.conftest import Call, cold_start
 from tests.support import models
 from tests.support.events import FakeContext, api_event
@@ -185,8 +185,8 @@ os.environ.update({
 import boto3
 from moto import mock_aws
 from aws_xray_sdk.core import xray_recorder
-from maaskit.registry import Registry
-from maaskit.store import ObjectStore
+from maaskit.registry.catalog import Registry
+from maaskit.registry.store import ObjectStore
 from tests.support import models
 from tests.support.events import FakeContext, api_event
 

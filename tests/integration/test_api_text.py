@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from maaskit.registry import Registry
+from maaskit.registry.catalog import Registry
 from tests.integration.conftest import Call
 from tests.support import models, text
 

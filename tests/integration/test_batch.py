@@ -11,8 +11,8 @@ import numpy as np
 import orjson
 import pytest
 
-from maaskit.registry import Registry
-from maaskit.store import ObjectStore
+from maaskit.registry.catalog import Registry
+from maaskit.registry.store import ObjectStore
 from tests.conftest import BUCKET
 from tests.integration.conftest import cold_start
 from tests.support import models, text

@@ -18,7 +18,7 @@ import yaml
 from moto import mock_aws
 
 from maaskit.batch.keys import FORMATS, IN_PREFIX
-from maaskit.uploads import UPLOAD_PREFIX, UPLOAD_SUFFIXES
+from maaskit.registry.uploads import UPLOAD_PREFIX, UPLOAD_SUFFIXES
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL = ROOT / "infra" / "statemachines" / "batch.asl.json"

@@ -17,9 +17,9 @@ import pytest
 
 from maaskit.batch.job import JobConfig
 from maaskit.batch.service import BatchService, SourceChanged
-from maaskit.registry import Registry
-from maaskit.runtime import Runtime
-from maaskit.store import ObjectInfo, ObjectStore
+from maaskit.registry.catalog import Registry
+from maaskit.registry.store import ObjectInfo, ObjectStore
+from maaskit.serving.runtime import Runtime
 from tests.conftest import BUCKET
 from tests.integration.conftest import cold_start
 from tests.support import models

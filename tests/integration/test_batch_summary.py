@@ -10,9 +10,9 @@ import pytest
 from maaskit.batch.service import BatchService
 from maaskit.batch.summary import summarize
 from maaskit.errors import InvalidRequest
-from maaskit.registry import Registry
-from maaskit.runtime import Runtime
-from maaskit.store import ObjectStore
+from maaskit.registry.catalog import Registry
+from maaskit.registry.store import ObjectStore
+from maaskit.serving.runtime import Runtime
 from tests.integration.conftest import cold_start
 from tests.support import models
 from tests.support.events import FakeContext

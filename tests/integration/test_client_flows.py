@@ -8,12 +8,12 @@ from pathlib import Path
 import boto3
 import pytest
 
-from maaskit.client import Client
 from maaskit.errors import InvalidModel, InvalidRequest, NotFound
 from maaskit.local.deploy import deploy
 from maaskit.local.lambda_router import LambdaRouter
 from maaskit.local.template import Template
-from maaskit.targets import Target, TargetOptions
+from maaskit.sdk.client import Client
+from maaskit.sdk.targets import Target, TargetOptions
 from tests.support.models import linear
 
 SAMPLE = Path(__file__).parents[1] / "fixtures" / "sample_stack" / "template.yaml"

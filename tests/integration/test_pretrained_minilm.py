@@ -6,7 +6,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from maaskit.registry import Registry
+from maaskit.registry.catalog import Registry
 from tests.integration.conftest import Call
 from tests.support import minilm
 

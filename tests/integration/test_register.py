@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from maaskit.registry import Registry
-from maaskit.runtime import Runtime
-from maaskit.store import ObjectStore
+from maaskit.registry.catalog import Registry
+from maaskit.registry.store import ObjectStore
+from maaskit.serving.runtime import Runtime
 from tests.conftest import BUCKET
 from tests.integration.conftest import cold_start
 from tests.support import models, text

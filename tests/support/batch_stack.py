@@ -17,8 +17,8 @@ import boto3
 from moto import mock_aws
 
 from maaskit.local.testing import wait_for_execution
-from maaskit.registry import Registry
-from maaskit.store import ObjectStore
+from maaskit.registry.catalog import Registry
+from maaskit.registry.store import ObjectStore
 from tests.support.lambdas import Call, CountingLambdas
 from tests.support.training_stack import BUCKET, REGION, ROOT, load_template, substitute
 

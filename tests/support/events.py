@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus, unquote
 
-from maaskit import openapi
+from maaskit.serving import openapi
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 

@@ -14,7 +14,7 @@ import numpy as np
 
 
 def _files() -> tuple[Path, Path]:
-    from maaskit.local.demo import minilm_files
+    from maaskit.cli.demo import minilm_files
 
     found = minilm_files()
     if found is None:

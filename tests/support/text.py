@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-from maaskit.registry import Registry
+from maaskit.registry.catalog import Registry
 from tests.support.models import _finish
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]

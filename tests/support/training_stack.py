@@ -22,8 +22,8 @@ import yaml
 from moto import mock_aws
 
 from maaskit.local.testing import wait_for_execution
-from maaskit.registry import Registry
-from maaskit.store import ObjectStore
+from maaskit.registry.catalog import Registry
+from maaskit.registry.store import ObjectStore
 from tests.support.lambdas import Call, CountingLambdas
 
 ROOT = Path(__file__).resolve().parents[2]

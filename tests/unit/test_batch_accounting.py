@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from maaskit.batch.accounting import Accounting, AccountingError
 from maaskit.batch.formats import Failure
 from maaskit.batch.job import JobConfig, run_job
-from maaskit.runtime import ModelRunError
-from maaskit.signature import Signature, signature_of
+from maaskit.onnxmodel.signature import Signature, signature_of
+from maaskit.serving.runtime import ModelRunError
 from tests.support import models
 
 VOCAB = 10

@@ -17,8 +17,8 @@ from maaskit.batch.formats import RowBatch, Window, line_blocks
 from maaskit.batch.formats.csv import CsvReader, _plain_numbers
 from maaskit.batch.formats.jsonl import JsonLinesReader, JsonLinesWriter, _fast_records
 from maaskit.batch.formats.npy import NpyReader
-from maaskit.protocol import encode_json
-from maaskit.signature import Signature, TensorSpec
+from maaskit.onnxmodel.signature import Signature, TensorSpec
+from maaskit.serving.protocol import encode_json
 
 FEATURES = Signature(
     inputs=(TensorSpec("input", "FP32", ("batch", 3)),),

@@ -15,7 +15,7 @@ from maaskit.batch.formats import Encoded, FileError, RowBatch, merge, split_lin
 from maaskit.batch.formats.csv import CsvReader, CsvWriter, plan_columns
 from maaskit.batch.formats.jsonl import JsonLinesReader, JsonLinesWriter
 from maaskit.batch.formats.npy import NpyReader, NpyWriter
-from maaskit.signature import Signature, TensorSpec
+from maaskit.onnxmodel.signature import Signature, TensorSpec
 
 
 def sig(

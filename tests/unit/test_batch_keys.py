@@ -7,7 +7,7 @@ import pytest
 from maaskit.batch.keys import UnsupportedFormat, parse_batch_key, rejected_report_key
 from maaskit.batch.selection import ModelChoice, choose_model
 from maaskit.errors import InvalidName, InvalidRequest
-from maaskit.safekeys import UnsafeKey
+from maaskit.registry.safekeys import UnsafeKey
 
 
 def test_key_is_mirrored_to_output_and_report() -> None:

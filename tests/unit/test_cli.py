@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from maaskit import cli
-from maaskit.client import TrainingRun, TrainingStatus
+from maaskit.cli import main as cli
 from maaskit.errors import NotFound
+from maaskit.sdk.client import TrainingRun, TrainingStatus
 from tests.unit.training.helpers import spec_dict
 
 
@@ -71,7 +71,7 @@ class FakeClient:
         return Store()
 
     def submit_batch(self, path: Path, model: str) -> Any:
-        from maaskit.client import BatchJob
+        from maaskit.sdk.client import BatchJob
 
         name = Path(path).name
         return BatchJob(model, f"batch/in/{model}/{name}", "e", f"batch/out/{model}/{name}",
@@ -313,8 +313,8 @@ def test_a_closed_pipe_exits_quietly(
 
 
 def test_the_template_is_found_from_a_subfolder_or_named(tmp_path: Path) -> None:
+    from maaskit.cli.foreground import find_template
     from maaskit.errors import MaaskitError
-    from maaskit.local.cli_local import find_template
 
     (tmp_path / "template.yaml").write_text("Resources: {}\n")
     nested = tmp_path / "a" / "b"

@@ -8,9 +8,15 @@ import zlib
 
 import pytest
 
-from maaskit.client import TrainingStatus
-from maaskit.console import ProgressBar, WaitingLine, batch_summary, progress_line, table
-from maaskit.plot import nice_ticks, render_curves, series_from_metrics, tick_format, value_range
+from maaskit.cli.console import ProgressBar, WaitingLine, batch_summary, progress_line, table
+from maaskit.cli.plot import (
+    nice_ticks,
+    render_curves,
+    series_from_metrics,
+    tick_format,
+    value_range,
+)
+from maaskit.sdk.client import TrainingStatus
 
 
 def test_table_aligns_columns() -> None:
@@ -99,7 +105,7 @@ def test_ticks_are_round_and_share_one_format() -> None:
 
 
 def test_fraction_axes_stop_at_one_and_losses_do_not() -> None:
-    from maaskit.plot import Series
+    from maaskit.cli.plot import Series
 
     accuracy = Series("val_accuracy", (1.0, 2.0), (0.5, 1.0))
     loss = Series("loss", (1.0, 2.0), (0.5, 2.0))

@@ -6,7 +6,7 @@ import gzip
 import pytest
 
 from maaskit.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from maaskit.http_body import gunzip, request_bytes
+from maaskit.serving.http_body import gunzip, request_bytes
 
 BODY = b'{"input": [[1.0, 2.0, 3.0, 4.0]]}'
 

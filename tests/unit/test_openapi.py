@@ -8,8 +8,8 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate
 
-from maaskit import openapi
 from maaskit.local.template import Template
+from maaskit.serving import openapi
 
 TEMPLATE = Path(__file__).parents[2] / "template.yaml"
 

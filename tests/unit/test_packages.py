@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from maaskit.errors import InvalidModel, InvalidRequest, PayloadTooLarge
-from maaskit.packages import TextOptions, read_archive, read_path
+from maaskit.registry.packages import TextOptions, read_archive, read_path
 from tests.support import text
 
 FEEDS = {"input_ids": "input_ids", "attention_mask": "attention_mask"}

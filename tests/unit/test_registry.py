@@ -6,8 +6,8 @@ import threading
 import pytest
 
 from maaskit.errors import InvalidModel, InvalidName, NotFound, PayloadTooLarge
-from maaskit.registry import Registry, artifact_key, manifest_key
-from maaskit.store import ObjectStore
+from maaskit.registry.catalog import Registry, artifact_key, manifest_key
+from maaskit.registry.store import ObjectStore
 from tests.support import models
 
 

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from onnx import TensorProto
 
-from maaskit import protocol
 from maaskit.batch.job import COMPLETED, run_job
-from maaskit.signature import V2_TO_NUMPY, Signature, signature_of
+from maaskit.onnxmodel.signature import V2_TO_NUMPY, Signature, signature_of
+from maaskit.serving import protocol
 from tests.support import models
 from tests.unit.test_batch_accounting import MemorySink
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from maaskit.errors import IntegrityError, InvalidRequest, NotFound
-from maaskit.registry import Registry, artifact_key, manifest_key
-from maaskit.runtime import ModelRunError, Runtime
-from maaskit.store import ObjectInfo, ObjectStore
+from maaskit.registry.catalog import Registry, artifact_key, manifest_key
+from maaskit.registry.store import ObjectInfo, ObjectStore
+from maaskit.serving.runtime import ModelRunError, Runtime
 from tests.support import models
 
 

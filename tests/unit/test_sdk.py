@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from maaskit.client import Model, TrainingStatus, _mentions, execution_input, new_run_id
 from maaskit.errors import InvalidRequest, NotFound
-from maaskit.targets import Target, TargetError, TargetOptions
+from maaskit.sdk.client import Model, TrainingStatus, _mentions, execution_input, new_run_id
+from maaskit.sdk.targets import Target, TargetError, TargetOptions
 
 METADATA = {
     "name": "lin",

@@ -14,9 +14,9 @@ from botocore.retries.standard import ExponentialBackoff
 
 from maaskit.batch.service import SUPERSEDED, BatchService
 from maaskit.errors import ObjectChanged, StoreUnavailable
-from maaskit.registry import Registry, artifact_key
-from maaskit.runtime import Runtime
-from maaskit.store import RESUME_ATTEMPTS, S3_CONFIG, ObjectStore
+from maaskit.registry.catalog import Registry, artifact_key
+from maaskit.registry.store import RESUME_ATTEMPTS, S3_CONFIG, ObjectStore
+from maaskit.serving.runtime import Runtime
 from tests.support import models
 from tests.support.faults import DROPPED, INTERNAL, THROTTLED, Faults
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from maaskit.store import BULK_CHECKSUM, ObjectStore
+from maaskit.registry.store import BULK_CHECKSUM, ObjectStore
 from tests.conftest import BUCKET
 
 

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from maaskit.errors import InvalidRequest
-from maaskit.signature import Signature, TensorSpec
-from maaskit.tensors import prepare_inputs, to_array
+from maaskit.onnxmodel.signature import Signature, TensorSpec
+from maaskit.onnxmodel.tensors import prepare_inputs, to_array
 
 FEATURES = Signature(
     inputs=(TensorSpec("input", "FP32", ("batch", 4)),),

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from maaskit.errors import IntegrityError, InvalidModel, InvalidRequest
-from maaskit.registry import MODEL_FILE, Registry, file_key, manifest_key
-from maaskit.runtime import Runtime
-from maaskit.text import TextEncoder, TextProcessing, answer, check_texts, pool
+from maaskit.onnxmodel.text import TextEncoder, TextProcessing, answer, check_texts, pool
+from maaskit.registry.catalog import MODEL_FILE, Registry, file_key, manifest_key
+from maaskit.serving.runtime import Runtime
 from tests.support import text
 
 
@@ -206,7 +206,7 @@ def test_minilm_package_embeds_like_the_raw_path_and_ranks_meaning(
 ) -> None:
     import onnxruntime as ort
 
-    from maaskit.onnxgraph import embedding_rows
+    from maaskit.onnxmodel.graph import embedding_rows
     from tests.support import minilm
 
     # Given the int8 MiniLM published with its tokenizer, mean pooling and L2 norm

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from maaskit.transport import (
+from maaskit.sdk.transport import (
     ApiError,
     ConnectionFailed,
     HttpTransport,

@@ -32,8 +32,8 @@ from maaskit.batch.formats import (
     make_writer,
     merge,
 )
-from maaskit.runtime import ModelRunError
-from maaskit.signature import Signature
+from maaskit.onnxmodel.signature import Signature
+from maaskit.serving.runtime import ModelRunError
 
 COMPLETED = "completed"
 COMPLETED_WITH_ERRORS = "completed_with_errors"
@@ -42,7 +42,7 @@ EMPTY = "empty"
 
 
 class Predictor(Protocol):
-    """What the job needs of a model (``maaskit.runtime.LoadedModel`` is one)."""
+    """What the job needs of a model (``maaskit.serving.runtime.LoadedModel`` is one)."""
 
     @property
     def signature(self) -> Signature: ...
@@ -51,7 +51,7 @@ class Predictor(Protocol):
 
 
 class Sink(Protocol):
-    """Where encoded bytes go (``maaskit.store.MultipartWriter`` is one)."""
+    """Where encoded bytes go (``maaskit.registry.store.MultipartWriter`` is one)."""
 
     def write(self, data: bytes) -> None: ...
 

@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass
 
 from maaskit.errors import InvalidName
-from maaskit.safekeys import UnsafeKey, check_segments
+from maaskit.registry.safekeys import UnsafeKey, check_segments
 
 IN_PREFIX = "batch/in/"
 OUT_PREFIX = "batch/out/"

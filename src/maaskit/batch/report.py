@@ -14,7 +14,7 @@ from typing import Any
 from maaskit import __version__
 from maaskit.batch.job import COMPLETED, COMPLETED_WITH_ERRORS, EMPTY, FAILED, JobResult
 from maaskit.errors import CorruptObject, NotFound
-from maaskit.store import ObjectInfo, ObjectStore
+from maaskit.registry.store import ObjectInfo, ObjectStore
 
 FINAL = frozenset({COMPLETED, COMPLETED_WITH_ERRORS, EMPTY, FAILED})
 SCHEMA = "maaskit.batch.report/1"

@@ -15,8 +15,14 @@ from dataclasses import dataclass
 
 from maaskit.batch.keys import BatchKey
 from maaskit.errors import InvalidRequest, NotFound
-from maaskit.registry import LATEST, PRODUCTION, parse_version, validate_alias, validate_name
-from maaskit.runtime import LoadedModel, Runtime
+from maaskit.registry.catalog import (
+    LATEST,
+    PRODUCTION,
+    parse_version,
+    validate_alias,
+    validate_name,
+)
+from maaskit.serving.runtime import LoadedModel, Runtime
 
 VERSION_METADATA = "model-version"  # x-amz-meta-model-version
 ALIAS_METADATA = "model-alias"  # x-amz-meta-model-alias

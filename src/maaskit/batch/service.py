@@ -30,10 +30,10 @@ from maaskit.batch.report import ModelUsed, already_done, build_report, now, rea
 from maaskit.batch.selection import ModelPicker, choose_model
 from maaskit.batch.texts import predictor_for
 from maaskit.errors import MaaskitError, NotFound, ObjectChanged, StoreUnavailable
-from maaskit.runtime import Runtime
-from maaskit.safekeys import UnsafeKey
+from maaskit.registry.safekeys import UnsafeKey
+from maaskit.registry.store import BULK_CHECKSUM, MultipartWriter, ObjectInfo, ObjectStore
+from maaskit.serving.runtime import Runtime
 from maaskit.settings import Settings
-from maaskit.store import BULK_CHECKSUM, MultipartWriter, ObjectInfo, ObjectStore
 
 SKIPPED = "skipped"  # already processed: same source ETag, same model version
 IGNORED = "ignored"  # not a batch file, or gone before we could read it

@@ -25,8 +25,8 @@ from maaskit.batch.keys import (
 )
 from maaskit.batch.report import now, read_report
 from maaskit.errors import InvalidRequest
-from maaskit.safekeys import UnsafeKey, check_segments
-from maaskit.store import ObjectInfo, ObjectStore
+from maaskit.registry.safekeys import UnsafeKey, check_segments
+from maaskit.registry.store import ObjectInfo, ObjectStore
 
 SCHEMA = "maaskit.batch.summary/1"
 NO_REPORT = "no_report"  # no report for the file's current ETag: crashed, timed out or never run

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from maaskit.errors import InvalidRequest
-from maaskit.runtime import LoadedModel, ModelRunError
-from maaskit.signature import Signature
-from maaskit.text import TextModel, served_signature
+from maaskit.onnxmodel.signature import Signature
+from maaskit.onnxmodel.text import TextModel, served_signature
+from maaskit.serving.runtime import LoadedModel, ModelRunError
 
 
 class TextPredictor:

@@ -17,7 +17,7 @@ from maaskit.errors import MaaskitError
 from maaskit.local import resources
 from maaskit.local.lambda_router import FunctionSpec, LambdaRouter
 from maaskit.local.template import ApiDef, BucketDef, Template
-from maaskit.targets import PLACEHOLDER_CREDENTIAL
+from maaskit.sdk.targets import PLACEHOLDER_CREDENTIAL
 
 log = logging.getLogger("maaskit-local")
 

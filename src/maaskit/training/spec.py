@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, cast
 
 from maaskit.errors import InvalidRequest
-from maaskit.registry import parse_version, validate_alias, validate_name
+from maaskit.registry.catalog import parse_version, validate_alias, validate_name
 
 Task = Literal["classification", "regression"]
 ArchitectureType = Literal["linear", "logistic", "softmax", "mlp"]

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from maaskit.errors import IntegrityError, InvalidModel, InvalidRequest, NotFound
-from maaskit.registry import Manifest, Registry
-from maaskit.runtime import Runtime
-from maaskit.text import TextInput, TextOutput, TextProcessing, answer, output_names
+from maaskit.onnxmodel.text import TextInput, TextOutput, TextProcessing, answer, output_names
+from maaskit.registry.catalog import Manifest, Registry
+from maaskit.serving.runtime import Runtime
 from maaskit.training.compose import Pooling
 from maaskit.training.embedding import Embed
 

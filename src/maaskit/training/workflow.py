@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from maaskit.errors import CorruptObject, IntegrityError, InvalidRequest, NotFound, PayloadTooLarge
-from maaskit.registry import MODEL_FILE, PRODUCTION, Manifest, Registry
-from maaskit.runtime import Runtime
-from maaskit.store import ObjectStore
+from maaskit.registry.catalog import MODEL_FILE, PRODUCTION, Manifest, Registry
+from maaskit.registry.store import ObjectStore
+from maaskit.serving.runtime import Runtime
 from maaskit.training.checkpoint import TrainingState, state_from_bytes, state_to_bytes
 from maaskit.training.datasets import TEXT_COLUMN, Table, read_table, read_texts
 from maaskit.training.embedding import Embed, EmbeddingPlan, assemble, embed_batches
@@ -572,7 +572,7 @@ def _compose_text_classifier(
     weights: ModelWeights,
     head_bytes: bytes,
 ) -> tuple[bytes, ParityReport]:
-    from maaskit.text import TextEncoder, TextProcessing
+    from maaskit.onnxmodel.text import TextEncoder, TextProcessing
     from maaskit.training.compose import check_composed_parity, compose_classifier
 
     manifest = base.manifest(registry)

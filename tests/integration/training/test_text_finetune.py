@@ -11,7 +11,7 @@ import onnx
 import orjson
 import pytest
 
-from maaskit.runtime import Runtime
+from maaskit.serving.runtime import Runtime
 from maaskit.training import embedding, workflow
 from maaskit.training.embedding import EmbeddingPlan, EmbeddingProgress, assemble, from_bytes
 from maaskit.training.textbase import TextBase

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from maaskit.errors import CorruptObject
-from maaskit.registry import Registry
-from maaskit.store import ObjectStore
+from maaskit.registry.catalog import Registry
+from maaskit.registry.store import ObjectStore
 from maaskit.training import workflow
 from maaskit.training.checkpoint import TrainingState, state_from_bytes, state_to_bytes
 

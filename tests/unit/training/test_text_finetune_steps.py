@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from maaskit.registry import Registry
-from maaskit.runtime import Runtime
-from maaskit.store import ObjectStore
-from maaskit.text import answer, output_names
+from maaskit.onnxmodel.text import answer, output_names
+from maaskit.registry.catalog import Registry
+from maaskit.registry.store import ObjectStore
+from maaskit.serving.runtime import Runtime
 from maaskit.training import workflow
 from tests.support import text
 

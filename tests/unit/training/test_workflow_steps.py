@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from maaskit.errors import InvalidRequest
-from maaskit.registry import Registry
-from maaskit.store import ObjectStore
+from maaskit.registry.catalog import Registry
+from maaskit.registry.store import ObjectStore
 from maaskit.training import workflow
 from maaskit.training.datasets import Table
 from tests.support import models

@@ -17,7 +17,7 @@ from maaskit.batch.formats.base import (
 from maaskit.batch.formats.csv import CsvReader, CsvWriter
 from maaskit.batch.formats.jsonl import JsonLinesReader, JsonLinesWriter
 from maaskit.batch.formats.npy import NpyReader, NpyWriter
-from maaskit.signature import Signature
+from maaskit.onnxmodel.signature import Signature
 
 __all__ = [
     "Encoded",

@@ -40,8 +40,8 @@ from maaskit.batch.formats.base import (
     too_long,
 )
 from maaskit.errors import InvalidRequest
-from maaskit.signature import Signature, TensorSpec
-from maaskit.tensors import check_shape, to_array
+from maaskit.onnxmodel.signature import Signature, TensorSpec
+from maaskit.onnxmodel.tensors import check_shape, to_array
 
 CONTENT_TYPE = "text/csv"
 _INDEXED = re.compile(r"(.+)_(\d+)")

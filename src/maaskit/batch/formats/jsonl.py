@@ -31,9 +31,9 @@ from maaskit.batch.formats.base import (
     too_long,
 )
 from maaskit.errors import InvalidRequest
-from maaskit.protocol import encode_json, parse_simple
-from maaskit.signature import Signature
-from maaskit.tensors import check_names, prepare_inputs
+from maaskit.onnxmodel.signature import Signature
+from maaskit.onnxmodel.tensors import check_names, prepare_inputs
+from maaskit.serving.protocol import encode_json, parse_simple
 
 CONTENT_TYPE = "application/x-ndjson"
 _INPUT_ONLY = frozenset({"input"})

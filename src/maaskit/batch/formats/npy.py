@@ -22,8 +22,8 @@ import numpy as np
 
 from maaskit.batch.formats.base import Encoded, Failure, FileError, RowBatch, Window, first_line
 from maaskit.errors import InvalidRequest
-from maaskit.signature import Signature, TensorSpec
-from maaskit.tensors import check_names, check_shape, to_array
+from maaskit.onnxmodel.signature import Signature, TensorSpec
+from maaskit.onnxmodel.tensors import check_names, check_shape, to_array
 
 CONTENT_TYPE = "application/x-npy"
 _MAGIC = b"\x93NUMPY"

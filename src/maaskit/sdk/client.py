@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from maaskit.errors import CorruptObject, InvalidRequest, MaaskitError, NotFound
-from maaskit.signature import NUMPY_TO_V2, V2_TO_NUMPY
-from maaskit.targets import LOCAL_API_URL, Target, TargetOptions
-from maaskit.transport import HttpTransport, RetryPolicy, SigV4Signer, region_of
+from maaskit.onnxmodel.signature import NUMPY_TO_V2, V2_TO_NUMPY
+from maaskit.sdk.targets import LOCAL_API_URL, Target, TargetOptions
+from maaskit.sdk.transport import HttpTransport, RetryPolicy, SigV4Signer, region_of
 
 if TYPE_CHECKING:
-    from maaskit.registry import Registry
-    from maaskit.store import ObjectStore
+    from maaskit.registry.catalog import Registry
+    from maaskit.registry.store import ObjectStore
 
 ArrayLike = Any  # numpy arrays, nested lists, scalars, or text for text models
 _ANSWERS = ("label", "embedding", "prediction")  # what predict() returns, in this order
@@ -406,7 +406,7 @@ class Client:
     @property
     def store(self) -> ObjectStore:
         if self._store is None:
-            from maaskit.store import ObjectStore
+            from maaskit.registry.store import ObjectStore
 
             self._store = ObjectStore(self.target.bucket, client=self.target.client("s3"))
         return self._store
@@ -414,7 +414,7 @@ class Client:
     @property
     def registry(self) -> Registry:
         if self._registry is None:
-            from maaskit.registry import Registry
+            from maaskit.registry.catalog import Registry
 
             self._registry = Registry(self.store)
         return self._registry
@@ -446,7 +446,7 @@ class Client:
         Going through the registry directly (not ``uploads/``) means a bad file is refused
         before anything is written, and the new version number comes back at once.
         """
-        from maaskit.packages import TextOptions, read_path
+        from maaskit.registry.packages import TextOptions, read_path
 
         try:
             import onnxruntime  # noqa: F401 - only to give a clear message when it is missing
@@ -485,7 +485,7 @@ class Client:
         return self.registry.describe(name)
 
     def promote(self, name: str, version: int | str, alias: str) -> None:
-        from maaskit.registry import parse_version
+        from maaskit.registry.catalog import parse_version
 
         self.registry.set_alias(name, alias, parse_version(version))
 
@@ -532,7 +532,7 @@ class Client:
 
     def push_dataset(self, path: str | Path, name: str) -> str:
         """Upload a dataset file; return the ``s3://`` URI a training spec can name."""
-        from maaskit.registry import validate_name
+        from maaskit.registry.catalog import validate_name
 
         path = Path(path)
         validate_name(name)
@@ -649,7 +649,7 @@ class Client:
 
     def submit_batch(self, path: str | Path, model: str) -> BatchJob:
         """Upload ``path`` to ``batch/in/{model}/``; the bucket's batch function takes it."""
-        from maaskit.registry import validate_name
+        from maaskit.registry.catalog import validate_name
 
         validate_name(model)
         path = Path(path)

@@ -8,7 +8,7 @@ running with URLs and ``curl`` commands. Steps whose part of the template is not
 machine, no batch trigger) say so; without a training workflow, a model fitted here with
 scikit-learn is published instead, so serving can still be shown.
 
-Run it with ``maaskit demo`` or ``python -m maaskit.local.demo``.
+Run it with ``maaskit demo`` or ``python -m maaskit.cli.demo``.
 """
 
 from __future__ import annotations
@@ -23,11 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from maaskit.client import Client
-from maaskit.console import ProgressBar, to_json
+from maaskit.cli.console import ProgressBar, to_json
+from maaskit.cli.foreground import (
+    configure_logging,
+    find_template,
+    serve_until_stopped,
+    stop_on_signals,
+)
 from maaskit.errors import MaaskitError
 from maaskit.local.stack import LocalStack, StackOptions
-from maaskit.targets import Target, TargetError, TargetOptions
+from maaskit.sdk.client import Client
+from maaskit.sdk.targets import Target, TargetError, TargetOptions
 
 MODEL = "digits"
 TEXT_MODEL = "minilm"
@@ -310,29 +316,32 @@ def run_demo(
         _step(7, "The local stack keeps running")
         closing_words(stack, features, text=text)
         if wait:
-            try:  # from the prompt on, as in `local up`
-                print("\nPress Ctrl-C to stop.", flush=True)
-                while not stop.wait(0.5):
-                    pass
-            except KeyboardInterrupt:
-                pass
+            print()
+            serve_until_stopped(stack, stop)
             print("stopping the local stack...", flush=True)
     return 0
 
 
-def main() -> int:
-    from maaskit.local.cli_local import configure_logging, stop_on_signals
-
-    parser = argparse.ArgumentParser(prog="python -m maaskit.local.demo")
-    parser.add_argument("--api-port", type=int, default=3000)
-    parser.add_argument("--aws-port", type=int, default=5000)
-    parser.add_argument("--no-wait", action="store_true")
-    args = parser.parse_args()
+def command(args: argparse.Namespace) -> int:
+    """``maaskit demo``."""
     configure_logging(False)
     with stop_on_signals() as stop:
         return run_demo(
-            api_port=args.api_port, aws_port=args.aws_port, wait=not args.no_wait, stop=stop
+            api_port=args.api_port,
+            aws_port=args.aws_port,
+            wait=not args.no_wait,
+            stop=stop,
+            template=find_template(getattr(args, "template", None)),
         )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m maaskit.cli.demo")
+    parser.add_argument("--api-port", type=int, default=3000)
+    parser.add_argument("--aws-port", type=int, default=5000)
+    parser.add_argument("--no-wait", action="store_true")
+    parser.add_argument("--template", type=Path)
+    return command(parser.parse_args())
 
 
 if __name__ == "__main__":

@@ -1,17 +1,16 @@
-"""``maaskit local up`` and ``maaskit demo``: the local stack in the foreground.
+"""The local stack in the foreground: logging, the template to run, and Ctrl-C.
 
-Runs until Ctrl-C or SIGTERM, then stops every server thread it started (the stack lives
-in this one process: nothing is left behind).
+Shared by ``maaskit local up`` and ``maaskit demo``. The stack lives in this one process:
+when it stops, every server thread it started stops with it.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -34,16 +33,6 @@ def configure_logging(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(quiet)
 
 
-def parse_parameters(pairs: Sequence[str]) -> dict[str, str]:
-    parameters = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise MaaskitError(f"--parameter {pair!r}: write it as KEY=VALUE")
-        parameters[key] = value
-    return parameters
-
-
 @contextmanager
 def stop_on_signals() -> Iterator[threading.Event]:
     """An event set by SIGTERM; Ctrl-C a KeyboardInterrupt; handlers restored after.
@@ -63,21 +52,6 @@ def stop_on_signals() -> Iterator[threading.Event]:
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         signal.signal(signal.SIGINT, previous_int)
-
-
-def examples(stack: LocalStack) -> str:
-    api, aws = stack.api_url, stack.aws_endpoint_url
-    return "\n".join(
-        [
-            "Try:",
-            f"  curl -s {api}models",
-            f"  curl -s -X POST -H 'content-type: application/json' "
-            f"-d '{{\"input\": [[...]]}}' {api}models/NAME/predict",
-            f"  curl -s {api}v2/models/NAME",
-            "  maaskit --local models list",
-            f"  AWS_ENDPOINT_URL={aws} aws s3 ls s3://{stack.bucket}/ --recursive",
-        ]
-    )
 
 
 TEMPLATE_NAME = "template.yaml"
@@ -122,40 +96,3 @@ def serve_until_stopped(stack: LocalStack, stop: threading.Event) -> None:
             pass
     except KeyboardInterrupt:
         pass
-
-
-def up(args: argparse.Namespace) -> int:
-    configure_logging(args.verbose)
-    options = StackOptions(
-        template=find_template(args.template),
-        api_port=args.api_port,
-        aws_port=args.aws_port,
-        data_dir=args.data,
-        stack_name=args.stack_name,
-        parameters=parse_parameters(args.parameter),
-    )
-    with stop_on_signals() as stop:
-        stack = start_stack(options)
-        try:
-            print(stack.describe())
-            print(examples(stack))
-            serve_until_stopped(stack, stop)
-        finally:
-            print("stopping the local stack...", flush=True)
-            stack.stop()
-    print("stopped.")
-    return 0
-
-
-def demo(args: argparse.Namespace) -> int:
-    from maaskit.local.demo import run_demo
-
-    configure_logging(False)
-    with stop_on_signals() as stop:
-        return run_demo(
-            api_port=args.api_port,
-            aws_port=args.aws_port,
-            wait=not args.no_wait,
-            stop=stop,
-            template=find_template(getattr(args, "template", None)),
-        )

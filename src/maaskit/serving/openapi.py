@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from maaskit.registry import ALIAS_PATTERN, NAME_PATTERN
+from maaskit.registry.catalog import ALIAS_PATTERN, NAME_PATTERN
 
 OPENAPI_VERSION = "3.1.0"
 

@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from maaskit.errors import InvalidModel, InvalidRequest, PayloadTooLarge
-from maaskit.text import DEFAULT_MAX_LENGTH, ROLES, TOKENIZER_FILE
+from maaskit.onnxmodel.text import DEFAULT_MAX_LENGTH, ROLES, TOKENIZER_FILE
 
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz")
 # The files of an export folder that a package uses; everything else is left behind.
@@ -175,7 +175,7 @@ def build_package(
     entries: Mapping[str, bytes], options: TextOptions | None = None, *, source: str = ""
 ) -> Package:
     """A package from an export's files (relative POSIX paths), with ``options`` on top."""
-    from maaskit.onnxgraph import read_graph
+    from maaskit.onnxmodel.graph import read_graph
 
     options = options or TextOptions()
     model = _model_entry(entries)

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-from maaskit.client import TrainingStatus
+from maaskit.sdk.client import TrainingStatus
 
 _SKIPPED_IN_BAR = frozenset({"epoch", "step", "time", "elapsed", "elapsed_s", "timestamp"})
 

@@ -30,8 +30,8 @@ from maaskit.errors import (
     PayloadTooLarge,
     StoredObjectError,
 )
-from maaskit.signature import Signature, inspect_model
-from maaskit.store import ObjectStore, StoredObject
+from maaskit.onnxmodel.signature import Signature, inspect_model
+from maaskit.registry.store import ObjectStore, StoredObject
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 ALIAS_PATTERN = re.compile(r"[a-z][a-z0-9._-]{0,63}")
@@ -244,7 +244,7 @@ class Registry:
 
         ``files`` (e.g. ``tokenizer.json``) are stored beside the model and checksummed in
         the manifest; ``processing`` says how text becomes inputs and outputs become the
-        answer (see ``maaskit.text``), and is checked against the model and its tokenizer.
+        answer (see ``maaskit.onnxmodel.text``), and is checked against the model and its tokenizer.
         """
         validate_name(name)
         for alias in aliases:
@@ -259,7 +259,7 @@ class Registry:
         signature = self._inspect(model_bytes)
         declared = None
         if processing is not None:
-            from maaskit.text import check_package
+            from maaskit.onnxmodel.text import check_package
 
             declared = check_package(processing, signature, model_bytes, extra).to_dict()
         version = self._claim_version(name, model_bytes)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from maaskit.errors import InvalidRequest
-from maaskit.signature import Dim, Signature, TensorSpec
+from maaskit.onnxmodel.signature import Dim, Signature, TensorSpec
 
 _NUMERIC_KINDS = frozenset("iuf")
 

@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from maaskit.errors import IntegrityError, InvalidRequest, MaaskitError, StoreUnavailable
-from maaskit.registry import LATEST, MODEL_FILE, Manifest, PackageFile, Registry
+from maaskit.onnxmodel.signature import Signature
+from maaskit.onnxmodel.tensors import prepare_inputs
+from maaskit.registry.catalog import LATEST, MODEL_FILE, Manifest, PackageFile, Registry
+from maaskit.registry.store import ObjectStore
 from maaskit.settings import DEFAULT_CACHE_DIR, Settings
-from maaskit.signature import Signature
-from maaskit.store import ObjectStore
-from maaskit.tensors import prepare_inputs
 
 if TYPE_CHECKING:
-    from maaskit.text import TextEncoder, TextModel, TextProcessing
+    from maaskit.onnxmodel.text import TextEncoder, TextModel, TextProcessing
 
 _READ_BYTES = 1024 * 1024
 _PARTIAL = ".part"
@@ -455,7 +455,7 @@ def _text_model(manifest: Manifest, local: Mapping[str, Path | bytes]) -> TextMo
     """The package's processing and tokenizer when it takes text (tokenizers loads here)."""
     if manifest.processing is None:
         return None
-    from maaskit.text import TextModel, TextProcessing
+    from maaskit.onnxmodel.text import TextModel, TextProcessing
 
     processing = TextProcessing.from_dict(manifest.processing)
     if processing.input is None:

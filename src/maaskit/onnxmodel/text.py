@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from maaskit.errors import InvalidModel, InvalidRequest
-from maaskit.signature import Signature, TensorSpec
+from maaskit.onnxmodel.signature import Signature, TensorSpec
 
 TOKENIZER_FILE = "tokenizer.json"
 DEFAULT_TEXT_INPUT = "text"
@@ -430,7 +430,7 @@ def check_package(
     missing tokenizer, and a tokenizer whose ids go past the model's embedding rows (which
     would fail, or read garbage, on the first rare word).
     """
-    from maaskit.onnxgraph import embedding_rows
+    from maaskit.onnxmodel.graph import embedding_rows
 
     bound = TextProcessing.from_dict(processing).bind(signature)
     if bound.input is None:

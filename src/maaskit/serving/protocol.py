@@ -16,8 +16,14 @@ import numpy as np
 import orjson
 
 from maaskit.errors import InvalidRequest, PayloadTooLarge
-from maaskit.signature import NUMPY_TO_V2, V2_TO_NUMPY, Signature
-from maaskit.tensors import check_names, check_shape, check_together, prepare_inputs, to_array
+from maaskit.onnxmodel.signature import NUMPY_TO_V2, V2_TO_NUMPY, Signature
+from maaskit.onnxmodel.tensors import (
+    check_names,
+    check_shape,
+    check_together,
+    prepare_inputs,
+    to_array,
+)
 
 PLATFORM = "onnx_onnxv1"
 _SIMPLE_KEYS = frozenset({"input", "inputs", "version", "alias"})

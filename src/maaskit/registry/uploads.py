@@ -1,7 +1,7 @@
 """Model registration by upload: an ``.onnx`` file under ``uploads/models/{name}/`` becomes a version.
 
 A package (``model.onnx`` with ``tokenizer.json`` and the export's config files, see
-:mod:`maaskit.packages`) may be uploaded as one ``.zip`` or ``.tar.gz`` instead; it is read
+:mod:`maaskit.registry.packages`) may be uploaded as one ``.zip`` or ``.tar.gz`` instead; it is read
 in memory with unsafe paths, links, oversize contents and failed checksums refused.
 
 The file is checked before anything is published (size from a HEAD, so an oversized upload
@@ -38,10 +38,10 @@ from maaskit.errors import (
     NotFound,
     PayloadTooLarge,
 )
-from maaskit.packages import Package, read_archive
-from maaskit.registry import Manifest, Registry, validate_name
-from maaskit.safekeys import check_segments
-from maaskit.store import ObjectStore
+from maaskit.registry.catalog import Manifest, Registry, validate_name
+from maaskit.registry.packages import Package, read_archive
+from maaskit.registry.safekeys import check_segments
+from maaskit.registry.store import ObjectStore
 
 UPLOAD_PREFIX = "uploads/models/"
 MODEL_SUFFIX = ".onnx"

@@ -1,14 +1,15 @@
 """The ``maaskit`` command: argument parsing and printing around the SDK.
 
 Every command names its deployment the same way (``--local``, ``--api-url`` with
-``--aws-endpoint-url``, or ``--stack``; see :mod:`maaskit.targets`) and calls
-:class:`maaskit.client.Client`. A mistake is one readable line on stderr and a non-zero exit,
+``--aws-endpoint-url``, or ``--stack``; see :mod:`maaskit.sdk.targets`) and calls
+:class:`maaskit.sdk.client.Client`. A mistake is one readable line on stderr and a non-zero exit,
 never a traceback (``--debug`` shows one).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -221,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from maaskit.client import Client
+    from maaskit.sdk.client import Client
 
     return Client.connect(
         local=args.local,
@@ -236,7 +237,7 @@ def _client(args: argparse.Namespace) -> Any:
 
 
 def _print(value: Any) -> None:
-    from maaskit.console import to_json
+    from maaskit.cli.console import to_json
 
     print(value if isinstance(value, str) else to_json(value))
 
@@ -258,7 +259,7 @@ def _models_push(args: argparse.Namespace) -> int:
 
 
 def _models_list(args: argparse.Namespace) -> int:
-    from maaskit.console import table
+    from maaskit.cli.console import table
 
     catalog = _client(args).catalog()
     models = catalog["models"]
@@ -329,14 +330,14 @@ def _predict(args: argparse.Namespace) -> int:
         version=args.model_version,
         alias=args.alias,
     )
-    from maaskit.console import to_compact_json, to_json
+    from maaskit.cli.console import to_compact_json, to_json
 
     print(to_json(reply) if args.pretty else to_compact_json(reply))
     return 0
 
 
 def _train_start(args: argparse.Namespace) -> int:
-    from maaskit.console import ProgressBar
+    from maaskit.cli.console import ProgressBar
     from maaskit.errors import InvalidRequest
     from maaskit.training.spec import parse_spec
 
@@ -418,7 +419,7 @@ def _train_logs(args: argparse.Namespace) -> int:
 
 
 def _train_plot(args: argparse.Namespace) -> int:
-    from maaskit.plot import render_curves
+    from maaskit.cli.plot import render_curves
 
     rows = _client(args).training_metrics(args.run_id)
     if not rows:
@@ -435,7 +436,7 @@ def _batch_submit(args: argparse.Namespace) -> int:
     if not args.wait:
         print(f"predictions will appear at {client.store.uri(job.output_key)}")
         return 0
-    from maaskit.console import WaitingLine, batch_summary
+    from maaskit.cli.console import WaitingLine, batch_summary
 
     waiting = WaitingLine(f"waiting for the report of {args.file.name}")
     try:
@@ -466,7 +467,7 @@ def _datasets_push(args: argparse.Namespace) -> int:
 
 
 def _datasets_list(args: argparse.Namespace) -> int:
-    from maaskit.console import table
+    from maaskit.cli.console import table
 
     found = _client(args).list_datasets()
     if not found:
@@ -476,23 +477,23 @@ def _datasets_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _local_modules() -> Any:
+def _needs_local_extra(module: str) -> Any:
+    """The local stack's modules, or a message naming the extra that brings them."""
     try:
-        from maaskit.local import cli_local
+        return importlib.import_module(module)
     except ImportError as err:
         raise MaaskitError(
             f"the local stack needs the 'local' extra ({err.name} is missing): "
             "pip install 'maaskit[local]'"
         ) from None
-    return cli_local
 
 
 def _local_up(args: argparse.Namespace) -> int:
-    return int(_local_modules().up(args))
+    return int(_needs_local_extra("maaskit.cli.local").up(args))
 
 
 def _demo(args: argparse.Namespace) -> int:
-    return int(_local_modules().demo(args))
+    return int(_needs_local_extra("maaskit.cli.demo").command(args))
 
 
 # the entry point ------------------------------------------------------------------------

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from maaskit import protocol
 from maaskit.errors import InvalidRequest, MaaskitError, NotFound
-from maaskit.runtime import LoadedModel, Runtime
-from maaskit.signature import Signature, TensorSpec
+from maaskit.onnxmodel.signature import Signature, TensorSpec
+from maaskit.serving import protocol
+from maaskit.serving.runtime import LoadedModel, Runtime
 
 if TYPE_CHECKING:
-    from maaskit.text import TextAnswer, TextModel
+    from maaskit.onnxmodel.text import TextAnswer, TextModel
 
 Timer = Callable[[LoadedModel, float], None]
 """Called with the model and the milliseconds ``session.run`` took, for metrics."""
@@ -177,7 +177,7 @@ class InferenceService:
         self, model: LoadedModel, text: TextModel, decoded: Any, timer: Timer | None
     ) -> dict[str, Any]:
         """V2 on a text model: one BYTES input of texts, the declared answers as outputs."""
-        from maaskit.text import served_signature
+        from maaskit.onnxmodel.text import served_signature
 
         request = protocol.parse_infer(
             decoded, _texts_as_sent(decoded, served_signature(text.processing, model.signature))
@@ -208,7 +208,7 @@ class InferenceService:
         versions = [number] if version is not None else self.registry.list_versions(name)
         signature = manifest.signature
         if manifest.processing is not None:
-            from maaskit.text import TextProcessing, served_signature
+            from maaskit.onnxmodel.text import TextProcessing, served_signature
 
             signature = served_signature(TextProcessing.from_dict(manifest.processing), signature)
         return protocol.model_metadata(name, versions, signature)
