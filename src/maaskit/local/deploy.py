@@ -17,13 +17,14 @@ from maaskit.errors import MaaskitError
 from maaskit.local import resources
 from maaskit.local.lambda_router import FunctionSpec, LambdaRouter
 from maaskit.local.template import ApiDef, BucketDef, Template
-from maaskit.sdk.targets import PLACEHOLDER_CREDENTIAL
 
 log = logging.getLogger("maaskit-local")
 
 ClientFactory = Callable[[str], Any]
 
-# The embedded AWS accepts any credentials; these only keep real ones out of the local stack.
+# The embedded AWS accepts any credentials; these only keep real ones out of the local stack
+# (so they need not match what a client of the stack sends).
+PLACEHOLDER_CREDENTIAL = "testing"
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": PLACEHOLDER_CREDENTIAL,
     "AWS_SECRET_ACCESS_KEY": PLACEHOLDER_CREDENTIAL,
