@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from maaskit import __version__
+from maaskit.components import Components
 from maaskit.errors import MaaskitError
 from maaskit.serving import openapi
 from maaskit.serving.http_body import request_bytes
 from maaskit.serving.protocol import encode_json
-from maaskit.serving.runtime import LoadedModel, Runtime
-from maaskit.serving.service import InferenceService
+from maaskit.serving.runtime import LoadedModel
 from maaskit.settings import Settings
 from maaskit.telemetry import Logger, Metrics
 
@@ -59,12 +59,10 @@ def _record_integrity_failure(name: str, version: int) -> None:
     logger.error("model failed its integrity check", model=name, version=version)
 
 
-service = InferenceService(
-    Runtime.from_settings(
-        settings, on_load=_record_load, on_integrity_failure=_record_integrity_failure
-    ),
-    max_request_bytes=settings.max_request_bytes,
+core = Components(
+    settings, on_model_load=_record_load, on_integrity_failure=_record_integrity_failure
 )
+service = core.inference
 service.runtime.prepare()
 for _ref, _err in service.preload(settings.preload_models):
     logger.error("could not preload a model", model=_ref, error=_err.message)

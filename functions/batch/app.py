@@ -13,28 +13,29 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from maaskit.batch import BatchOutcome, BatchService
-from maaskit.settings import Settings
+from maaskit.batch import BatchOutcome
+from maaskit.components import Components
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="maaskit")
-settings = Settings.from_env()
-service = BatchService.from_settings(settings)
+core = Components.from_env()
+service = core.batch
 
 
 def _keys(event: dict[str, Any]) -> list[str]:
     """Decoded keys from an S3 notification, or the one key of a Distributed Map item."""
     if "Records" in event:
         keys = []
-        for record in event["Records"]:
-            bucket = record["s3"]["bucket"]["name"]
-            if bucket != settings.bucket:
+        for record in S3Event(event).records:
+            bucket = record.s3.bucket.name
+            if bucket != core.settings.bucket:
                 logger.warning("event for another bucket ignored", bucket=bucket)
                 continue
-            keys.append(unquote_plus(record["s3"]["object"]["key"]))  # S3 URL-encodes keys
+            keys.append(unquote_plus(record.s3.get_object.key))  # S3 URL-encodes keys
         return keys
     key = event.get("key")
     if not isinstance(key, str) or not key:

@@ -12,13 +12,11 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from maaskit.batch.summary import summarize
-from maaskit.registry.store import ObjectStore
-from maaskit.settings import Settings
+from maaskit.components import Components
 
 logger = Logger()
 tracer = Tracer()
-settings = Settings.from_env()
-store = ObjectStore(settings.bucket)
+core = Components.from_env()
 
 
 @logger.inject_lambda_context
@@ -26,7 +24,7 @@ store = ObjectStore(settings.bucket)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = event.get("state") or {}
     result = summarize(
-        store,
+        core.store,
         state.get("prefix", ""),
         run_id=event["run"],
         map_result=state.get("map"),

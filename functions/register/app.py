@@ -12,33 +12,31 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from maaskit.registry.catalog import Registry
-from maaskit.registry.store import ObjectStore
-from maaskit.registry.uploads import ModelUploads
-from maaskit.settings import Settings
+from maaskit.components import Components
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="maaskit")
-settings = Settings.from_env()
-store = ObjectStore(settings.bucket)
-uploads = ModelUploads(store, Registry(store, max_model_bytes=settings.max_model_bytes))
+core = Components.from_env()
+uploads = core.uploads
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@event_source(data_class=S3Event)
+def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
     outcomes = []
-    for record in event.get("Records", []):
-        bucket = record["s3"]["bucket"]["name"]
-        if bucket != settings.bucket:
+    for record in event.records:
+        bucket = record.s3.bucket.name
+        if bucket != core.settings.bucket:
             logger.warning("event for another bucket ignored", bucket=bucket)
             continue
         outcome = uploads.register(
-            unquote_plus(record["s3"]["object"]["key"]),
+            unquote_plus(record.s3.get_object.key),  # S3 URL-encodes keys
             lease_seconds=context.get_remaining_time_in_millis() / 1000,
         )
         logger.info("model upload processed", **outcome.to_dict())

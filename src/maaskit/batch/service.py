@@ -112,11 +112,19 @@ class BatchService:
         self._lookups = ThreadPoolExecutor(max_workers=1, thread_name_prefix="maaskit-lookup")
 
     @classmethod
-    def from_settings(cls, settings: Settings, store: ObjectStore | None = None) -> BatchService:
-        store = store or ObjectStore(settings.bucket)
+    def from_settings(
+        cls,
+        settings: Settings,
+        store: ObjectStore | None = None,
+        *,
+        runtime: Runtime | None = None,
+    ) -> BatchService:
+        """The service as the settings say; over ``runtime``'s store when one is given."""
+        if runtime is None:
+            runtime = Runtime.from_settings(settings, store=store)
         return cls(
-            store,
-            Runtime.from_settings(settings, store=store),
+            runtime.registry.store,
+            runtime,
             config=JobConfig(
                 batch_size=settings.batch_size,
                 max_line_bytes=settings.max_request_bytes,

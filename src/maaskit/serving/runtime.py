@@ -204,10 +204,14 @@ class Runtime:
         store: ObjectStore | None = None,
         on_load: Callable[[LoadedModel], None] | None = None,
         on_integrity_failure: Callable[[str, int], None] | None = None,
+        *,
+        registry: Registry | None = None,
     ) -> Runtime:
-        store = store or ObjectStore(settings.bucket)
+        if registry is None:
+            store = store or ObjectStore(settings.bucket)
+            registry = Registry(store, max_model_bytes=settings.max_model_bytes)
         return cls(
-            Registry(store, max_model_bytes=settings.max_model_bytes),
+            registry,
             cache_bytes=settings.model_cache_bytes,
             cache_dir=settings.cache_dir,
             disk_cache_bytes=settings.disk_cache_bytes,
