@@ -14,12 +14,12 @@ import numpy.typing as npt
 
 from maaskit.errors import InvalidRequest
 from maaskit.training.datasets import Table
+from maaskit.training.evaluation import Shard, TargetScale
 from maaskit.training.network import Architecture
 from maaskit.training.scaling import Standardizer
 from maaskit.training.spec import TrainingSpec
 from maaskit.training.split import train_validation_split
 from maaskit.training.targets import encode_labels, infer_task, regression_target
-from maaskit.training.trainer import Shard, TargetScale
 
 FloatArray = npt.NDArray[np.float64]
 

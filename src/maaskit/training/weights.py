@@ -15,9 +15,9 @@ import numpy as np
 import numpy.typing as npt
 
 from maaskit.errors import IntegrityError
+from maaskit.training.evaluation import TargetScale
 from maaskit.training.network import Architecture, forward
 from maaskit.training.scaling import Standardizer
-from maaskit.training.trainer import TargetScale
 
 FloatArray = npt.NDArray[np.float64]
 
