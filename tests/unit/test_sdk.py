@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from maaskit.errors import InvalidRequest, NotFound
-from maaskit.sdk.client import Model, TrainingStatus, _mentions, execution_input, new_run_id
+from maaskit.sdk.batch_jobs import _mentions
+from maaskit.sdk.client import Model, TrainingStatus, execution_input, new_run_id
 from maaskit.sdk.targets import Target, TargetError, TargetOptions
 
 METADATA = {
