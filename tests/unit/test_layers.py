@@ -41,3 +41,21 @@ def test_the_runtime_layer_pins_what_the_runtime_extra_asks_for() -> None:
         name = requirement.name.lower()
         assert name in pins, f"{name} is in the runtime extra but not in the runtime layer"
         assert requirement.specifier.contains(pins[name]), (name, pins[name])
+
+
+def test_the_runtime_layer_pins_the_core_dependencies_lambda_does_not_provide() -> None:
+    # Given the package's own dependencies (the Lambda runtime provides boto3 alone)
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    core = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pins = _pins(ROOT / "layers" / "runtime" / "requirements.txt")
+    # Then each of the others reaches every function through the runtime layer
+    for line in core:
+        requirement = Requirement(line)
+        name = requirement.name.lower()
+        if name == "boto3":
+            continue
+        assert name in pins, f"{name} is a core dependency but not in the runtime layer"
+        assert requirement.specifier.contains(pins[name]), (name, pins[name])

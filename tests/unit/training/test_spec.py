@@ -165,3 +165,64 @@ def test_npz_needs_no_target_and_jsonl_is_recognised() -> None:
     assert npz.dataset.bucket is None
     assert parse_spec(spec_dict(dataset="s3://b/d/x.jsonl")).dataset.format == "jsonl"
     assert parse_spec(spec_dict(dataset="s3://b/d/x.txt", format="csv")).dataset.format == "csv"
+
+
+def test_an_integral_float_is_an_integer_as_json_schema_says() -> None:
+    # Given counts written as 30.0 (JSON Schema counts 30.0 as an integer)
+    spec = parse_spec(spec_dict(epochs=30.0, batch_size=16.0))
+    # Then they are the integers
+    assert (spec.epochs, spec.batch_size) == (30, 16)
+    assert isinstance(spec.epochs, int)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"lr_schedule": {"type": "step", "gama": 0.5}},
+            "unknown field(s) 'gama' in 'lr_schedule' (did you mean 'gamma'?); "
+            "allowed: gamma, step_size, type",
+        ),
+        (
+            {"optimizer": {"type": "sgd", "learning_rate": 0.1, "beta2": 0.9}},
+            "training spec field 'optimizer.beta2': only applies to the adam optimizer, not sgd",
+        ),
+        (
+            {"optimizer": {"learning_rate": 0.1}},
+            "training spec field 'optimizer.type': is required, one of sgd, momentum, adam",
+        ),
+        (
+            {"architecture": {"type": "mlp", "hidden": [8, "wide"]}},
+            "training spec field 'architecture.hidden[1]': must be an integer, got 'wide'",
+        ),
+        (
+            {"workers": 65},
+            "training spec field 'workers': must be >= 1 and <= 64, got 65",
+        ),
+        (
+            {"optimizer": "adam"},
+            "training spec field 'optimizer': must be a JSON object, got str",
+        ),
+    ],
+)
+def test_a_message_names_the_path_what_was_wrong_and_what_is_accepted(
+    overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_spec(spec_dict(**overrides))
+    assert str(caught.value) == message
+
+
+def test_the_resolved_spec_keeps_the_defaults_of_the_document() -> None:
+    # Given a step schedule and a momentum optimizer with nothing but their type
+    spec = parse_spec(
+        spec_dict(
+            optimizer={"type": "momentum", "learning_rate": 0.1}, lr_schedule={"type": "step"}
+        )
+    )
+    # Then the documented defaults are filled in
+    assert (spec.optimizer.momentum, spec.lr_schedule.step_size, spec.lr_schedule.gamma) == (
+        0.9,
+        10,
+        0.1,
+    )
