@@ -309,3 +309,39 @@ def test_threads_default_to_the_sandbox_cpus(registry: Registry, tmp_path: Path)
     runtime = make_runtime(registry.store, tmp_path)
     assert runtime.intra_op_threads >= 1
     assert make_runtime(registry.store, tmp_path, intra_op_threads=3).intra_op_threads == 3
+
+
+def test_a_runtime_for_batch_jobs_parks_idle_onnxruntime_threads(
+    registry: Registry, tmp_path: Path
+) -> None:
+    # Given one runtime that keeps onnxruntime's default and one that does not spin
+    registry.publish("iris", models.linear()[0])
+    spinning = make_runtime(registry.store, tmp_path / "a").load("iris").session
+    parked = make_runtime(registry.store, tmp_path / "b", spin_wait=False).load("iris").session
+    # When their sessions' options are read back
+    key = "session.intra_op.allow_spinning"
+    # Then only the second turned spinning off, and both still predict
+    assert parked.get_session_options().get_session_config_entry(key) == "0"
+    with pytest.raises(RuntimeError, match="does not have configuration"):  # the default: spin
+        spinning.get_session_options().get_session_config_entry(key)
+    x = np.ones((2, 4), np.float32)
+    np.testing.assert_array_equal(
+        spinning.run(None, {"input": x})[0], parked.run(None, {"input": x})[0]
+    )
+
+
+def test_the_batch_function_runtime_does_not_spin() -> None:
+    # Given the batch function's settings
+    from maaskit.batch.service import BatchService
+    from maaskit.components import Components
+    from maaskit.settings import Settings
+
+    env = {"MAASKIT_BUCKET": "bucket"}
+    # When its service is built as the handler builds it, or on its own, or for the API
+    handler = Components.from_env(env, spin_wait=False).batch
+    alone = BatchService.from_settings(Settings.from_env(env), store=ObjectStore("bucket"))
+    api = Components.from_env(env).runtime
+    # Then the batch sessions park idle threads between runs, the API's keep the default
+    assert handler.runtime.spin_wait is False
+    assert alone.runtime.spin_wait is False
+    assert api.spin_wait is True

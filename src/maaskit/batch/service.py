@@ -121,7 +121,8 @@ class BatchService:
     ) -> BatchService:
         """The service as the settings say; over ``runtime``'s store when one is given."""
         if runtime is None:
-            runtime = Runtime.from_settings(settings, store=store)
+            # a job alternates parsing (Python) and session.run: no spinning between runs
+            runtime = Runtime.from_settings(settings, store=store, spin_wait=False)
         return cls(
             runtime.registry.store,
             runtime,
