@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -253,3 +254,27 @@ def test_the_integrity_alarm_watches_the_metric_the_api_emits() -> None:
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
     # And the handler emits exactly that metric with that dimension
     assert 'metrics.record("IntegrityFailures", 1, "Count", {"model": name})' in handler
+
+
+def test_the_training_functions_share_one_folder_each_with_its_own_entry_point() -> None:
+    # Given the project's template, read as the local stack reads it
+    root = Path(__file__).parents[2]
+    template = Template.load(root / "template.yaml")
+    machine = template.resources["TrainingStateMachine"]["Properties"]
+    training_ids = {value["Fn::GetAtt"][0] for value in machine["DefinitionSubstitutions"].values()}
+    training = [f for f in template.functions() if f.logical_id in training_ids]
+    # And the entry points the training module defines
+    module = ast.parse((root / "functions" / "training" / "app.py").read_text())
+    entry_points = {node.name for node in module.body if isinstance(node, ast.FunctionDef)}
+
+    # Then every state's function runs that module, each through an entry point of its own
+    assert len(training) == len(training_ids) == 10
+    assert {f.code_dir for f in training} == {root / "functions" / "training"}
+    handlers = [f.handler for f in training]
+    assert len(set(handlers)) == len(handlers), handlers
+    assert {h.removeprefix("app.") for h in handlers} <= entry_points
+    assert all(h.startswith("app.") for h in handlers)
+    # And no entry point is left without a function
+    assert {h.removeprefix("app.") for h in handlers} == {
+        name for name in entry_points if not name.startswith("_")
+    }

@@ -2,7 +2,7 @@
 
 Each takes the store (and registry) plus the state's JSON input, and returns the next
 JSON state: S3 keys and a few numbers, never arrays (the 256 KB payload limit). The
-Lambda handlers in ``functions/train_*`` only parse the event and call these.
+Lambda handlers in ``functions/training`` only parse the event and call these.
 
 Every step can be retried: its outputs are a pure function of its inputs and land under
 the same keys. The registry is touched only by Register and Promote, the last steps, so a
