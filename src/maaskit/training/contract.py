@@ -62,6 +62,11 @@ def decode(data: Any, kind: type[T], subject: Subject) -> T:
         raise explain(err, clean, kind, subject) from None
 
 
+def plain(value: Any) -> Any:
+    """``value`` (structs, tuples, ...) as the lists and dicts it reads back as from JSON."""
+    return msgspec.json.decode(msgspec.json.encode(value))
+
+
 def dotted(keys: list[PathKey]) -> str:
     """``["architecture", "hidden", 1]`` as ``architecture.hidden[1]``."""
     text = ""
@@ -258,7 +263,7 @@ def _describe(info: Any, value: Any, subject: Subject, path: str) -> str | None:
         return f"must be {_bounds(info)}, got {value!r}"
     if isinstance(info, mi.StrType):
         if not isinstance(value, str) or (info.min_length and len(value) < info.min_length):
-            return f"must be a non-empty string, got {value!r}"
+            return f"must be a {'non-empty ' if info.min_length else ''}string, got {value!r}"
         if info.pattern:
             return f"must be a string matching {info.pattern}, got {value!r}"
         return None

@@ -24,15 +24,18 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from maaskit.errors import IntegrityError, InvalidRequest
+from maaskit.errors import CorruptObject, IntegrityError, InvalidRequest
+from maaskit.registry.store import ObjectStore
+from maaskit.training.contract import plain
+from maaskit.training.evaluation import Shard, TargetScale
 from maaskit.training.network import Architecture
-from maaskit.training.spec import TrainingSpec, parse_spec
-from maaskit.training.trainer import Shard, TargetScale
+from maaskit.training.spec import TrainingSpec
 
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
 
@@ -134,54 +137,58 @@ def shard_from_bytes(data: bytes) -> tuple[Shard, npt.NDArray[np.float64] | None
     return Shard(x, y), raw_x
 
 
-@dataclass(frozen=True)
-class RunRecord:
-    """``run.json``: what Prepare decided, so later steps never re-read the dataset."""
+class DatasetFacts(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Which bytes a run trained on, for the lineage of what it publishes."""
+
+    uri: str
+    etag: str
+    size: int
+
+
+class RunRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``run.json``: what Prepare decided, so later steps never re-read the dataset nor
+    validate the person's spec again: they load this, typed, and trust it."""
 
     run_id: str
-    spec: TrainingSpec  # task resolved
+    spec: TrainingSpec  # resolved: task decided, defaults filled in
     architecture: Architecture
     feature_names: tuple[str, ...]
-    classes: list[int] | list[str] | None
+    classes: list[int | str] | None
     shard_rows: tuple[int, ...]
     validation_rows: int
     target_scale: TargetScale | None
-    dataset: dict[str, Any]  # uri, etag, size
-    base_model: dict[str, Any] | None
+    dataset: DatasetFacts
+    base_model: dict[str, Any] | None  # the lineage of a numeric base or a text encoder
     created_at: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "spec": self.spec.to_dict(),
-            "architecture": self.architecture.to_dict(),
-            "feature_names": list(self.feature_names),
-            "classes": self.classes,
-            "shard_rows": list(self.shard_rows),
-            "validation_rows": self.validation_rows,
-            "target_scale": (
-                None
-                if self.target_scale is None
-                else {"mean": self.target_scale.mean, "scale": self.target_scale.scale}
-            ),
-            "dataset": self.dataset,
-            "base_model": self.base_model,
-            "created_at": self.created_at,
-        }
+        data: dict[str, Any] = plain(self)
+        return data
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
-        scale = data.get("target_scale")
-        return cls(
-            run_id=data["run_id"],
-            spec=parse_spec(data["spec"]),
-            architecture=Architecture.from_dict(data["architecture"]),
-            feature_names=tuple(data["feature_names"]),
-            classes=data.get("classes"),
-            shard_rows=tuple(int(r) for r in data["shard_rows"]),
-            validation_rows=int(data["validation_rows"]),
-            target_scale=None if scale is None else TargetScale(scale["mean"], scale["scale"]),
-            dataset=dict(data["dataset"]),
-            base_model=data.get("base_model"),
-            created_at=data["created_at"],
-        )
+
+class EmbeddingRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``embedding.json``: a text fine-tune's plan, what Embed follows batch by batch."""
+
+    spec: TrainingSpec  # resolved, as in the run record
+    base: dict[str, Any]  # the text encoder's lineage
+    dataset: DatasetFacts
+    rows: int
+    batch_size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = plain(self)
+        return data
+
+
+Record = TypeVar("Record", RunRecord, EmbeddingRecord)
+
+
+def load_record(store: ObjectStore, key: str, kind: type[Record]) -> Record:
+    """A record Prepare wrote, typed; ``CorruptObject`` naming the key if it is not one."""
+    data = store.get_json(key)
+    try:
+        return msgspec.convert(data, kind, strict=True)
+    except msgspec.ValidationError as err:
+        raise CorruptObject(
+            f"{store.uri(key)} is not a {kind.__name__} maaskit wrote ({err}); start the run again"
+        ) from None

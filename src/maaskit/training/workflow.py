@@ -1,8 +1,10 @@
 """The training workflow's steps, one function per Step Functions state.
 
-Each takes the store (and registry) plus the state's JSON input, and returns the next
-JSON state: S3 keys and a few numbers, never arrays (the 256 KB payload limit). The
-Lambda handlers in ``functions/training`` only parse the event and call these.
+Each takes the store (and registry) plus the state's JSON input, reads it as the typed
+model of ``maaskit.training.states`` it expects, and returns the next JSON state: S3 keys
+and a few numbers, never arrays (the 256 KB payload limit). The Lambda handlers in
+``functions/training`` only parse the event and call these. Prepare validates the person's
+spec, once; every later step loads the typed run record Prepare wrote and trusts it.
 
 Every step can be retried: its outputs are a pure function of its inputs and land under
 the same keys. The registry is touched only by Register and Promote, the last steps, so a
@@ -17,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from maaskit.errors import CorruptObject, IntegrityError, InvalidRequest, NotFound, PayloadTooLarge
@@ -32,14 +35,33 @@ from maaskit.training.export import ParityReport
 from maaskit.training.finetune import fresh_params, from_base
 from maaskit.training.preparation import architecture_for, prepare
 from maaskit.training.runs import (
+    DatasetFacts,
+    EmbeddingRecord,
     RunPaths,
     RunRecord,
+    load_record,
     shard_from_bytes,
     shard_to_bytes,
-    validate_run_id,
 )
 from maaskit.training.spec import TrainingSpec, parse_spec
 from maaskit.training.split import shard_indices
+from maaskit.training.states import (
+    Embedding,
+    EmbeddingProgress,
+    Evaluated,
+    Exported,
+    Failure,
+    FailureInput,
+    PrepareInput,
+    Progress,
+    Promoted,
+    Registered,
+    Round,
+    WorkerInput,
+    WorkerResult,
+    grow,
+    read_state,
+)
 from maaskit.training.textbase import TextBase
 from maaskit.training.trainer import Shard, Trainer
 from maaskit.training.weights import ModelWeights
@@ -66,19 +88,8 @@ def time_budget(remaining_ms: int, margin_ms: int) -> float:
     return max((remaining_ms - margin_ms) / 1000.0, MIN_BUDGET_SECONDS)
 
 
-def _field(event: Mapping[str, Any], name: str) -> Any:
-    if not isinstance(event, Mapping) or name not in event:
-        raise InvalidRequest(f"the step's input lacks {name!r}")
-    return event[name]
-
-
-def _paths(event: Mapping[str, Any]) -> RunPaths:
-    return RunPaths(validate_run_id(_field(event, "run_id")))
-
-
-def _owned_key(paths: RunPaths, event: Mapping[str, Any], name: str) -> str:
-    key = _field(event, name)
-    if not isinstance(key, str) or not paths.owns(key):
+def _owned(paths: RunPaths, key: str, name: str) -> str:
+    if not paths.owns(key):
         raise InvalidRequest(f"{name} {key!r} is not a file of training run {paths.run_id}")
     return key
 
@@ -99,7 +110,7 @@ class _Run:
         self.store = store
         self.paths = paths
         try:
-            self.record = RunRecord.from_dict(store.get_json(paths.record))
+            self.record = load_record(store, paths.record, RunRecord)
         except NotFound:
             raise NotFound(f"training run {paths.run_id} does not exist (no run.json)") from None
         self._validation: tuple[Shard, np.ndarray | None] | None = None
@@ -155,20 +166,20 @@ class _Run:
         return key
 
 
-def _progress(event: Mapping[str, Any], state: TrainingState, checkpoint: str) -> dict[str, Any]:
+def _progress(given: Progress, state: TrainingState, checkpoint: str) -> Progress:
     if state.rows_seen:
         loss: float | None = state.loss_sum / state.rows_seen
     else:
         loss = state.history[-1]["train_loss"] if state.history else None
-    reply = {key: value for key, value in event.items() if key not in ("round", "error")}
-    reply.update(
+    return grow(
+        given,
+        Progress,
         checkpoint=checkpoint,
         epoch=state.epoch,
         step=state.step,
         loss=loss,
         done=state.done,
     )
-    return reply
 
 
 # Prepare -------------------------------------------------------------------------
@@ -223,9 +234,9 @@ def prepare_run(
 ) -> dict[str, Any]:
     """Validate the request, then either split and shard the data and write checkpoint 0,
     or (a text encoder as the base) plan the embedding of the texts that comes first."""
-    paths = _paths(event)
+    paths = read_state(event, PrepareInput).paths
     _write_status(store, paths, "running", step="Prepare")
-    spec = parse_spec(_field(event, "request"))
+    spec = parse_spec(event["request"])
     key = _dataset_key(store, spec)
     info = store.head(key)
     if info is None:
@@ -240,14 +251,16 @@ def prepare_run(
         base = spec.base_model
         base_manifest = registry.resolve(base.name, version=base.version, alias=base.alias)
     stored = store.get(key)
-    dataset = {"uri": store.uri(key), "etag": stored.etag, "size": len(stored.body)}
+    dataset = DatasetFacts(uri=store.uri(key), etag=stored.etag, size=len(stored.body))
     if base_manifest is not None and TextBase.describes(base_manifest):
         return _plan_embedding(
             store, paths, spec, base=TextBase.of(base_manifest), body=stored.body, dataset=dataset
-        )
+        ).to_dict()
     numeric_base = None if base_manifest is None else _numeric_base(store, base_manifest)
     table = read_table(stored.body, spec.dataset.format, target=spec.target, features=spec.features)
-    return _start_training(store, paths, spec, table, dataset=dataset, numeric_base=numeric_base)
+    return _start_training(
+        store, paths, spec, table, dataset=dataset, numeric_base=numeric_base
+    ).to_dict()
 
 
 def _start_training(
@@ -256,11 +269,11 @@ def _start_training(
     spec: TrainingSpec,
     table: Table,
     *,
-    dataset: dict[str, Any],
+    dataset: DatasetFacts,
     numeric_base: tuple[Manifest, ModelWeights] | None = None,
     text_base: TextBase | None = None,
     texts: Sequence[str] | None = None,
-) -> dict[str, Any]:
+) -> Progress:
     """Split and shard ``table``, write the run record and checkpoint 0."""
     data = prepare(table, spec)
     spec = data.spec
@@ -311,12 +324,13 @@ def _start_training(
         target_scale=data.target_scale,
     )
     store.put(paths.initial_weights, template.to_bytes())
+    classes = template.class_list()
     record = RunRecord(
         run_id=paths.run_id,
         spec=spec,
         architecture=architecture,
         feature_names=data.feature_names,
-        classes=template.class_list(),
+        classes=None if classes is None else list(classes),
         shard_rows=tuple(shard_rows),
         validation_rows=data.validation.rows,
         target_scale=data.target_scale,
@@ -328,14 +342,21 @@ def _start_training(
     run = _Run(store, paths)
     state = run.trainer().start(params)
     checkpoint = run.save_state(state)
-    reply = {
-        "run_id": paths.run_id,
-        "model": spec.model,
-        "task": spec.task,
-        "workers": spec.workers,
-        "worker_ids": list(range(spec.workers)),
-    }
-    return _progress(reply, state, checkpoint)
+    if spec.task is None:
+        raise IntegrityError(f"run {paths.run_id}: preparing the data decided no task")
+    started = Progress(
+        run_id=paths.run_id,
+        model=spec.model,
+        task=spec.task,
+        workers=spec.workers,
+        worker_ids=list(range(spec.workers)),
+        checkpoint=checkpoint,
+        epoch=0,
+        step=0,
+        loss=None,
+        done=False,
+    )
+    return _progress(started, state, checkpoint)
 
 
 # Embed (fine-tuning a text encoder) ------------------------------------------------
@@ -348,8 +369,8 @@ def _plan_embedding(
     *,
     base: TextBase,
     body: bytes,
-    dataset: dict[str, Any],
-) -> dict[str, Any]:
+    dataset: DatasetFacts,
+) -> Embedding:
     """Check the texts and the spec against what a text fine-tune can train, before any
     embedding is paid for, and write the plan Embed follows."""
     if spec.features is not None:
@@ -374,22 +395,20 @@ def _plan_embedding(
     )
     plan = EmbeddingPlan(rows=texts.rows)
     store.put_json(paths.texts, {"texts": list(texts.texts), "target": texts.target.tolist()})
-    store.put_json(
-        paths.embedding_plan,
-        {
-            "spec": spec.with_task("classification").to_dict(),
-            "base": base.lineage(),
-            "dataset": dataset,
-            "rows": plan.rows,
-            "batch_size": plan.batch_size,
-        },
+    record = EmbeddingRecord(
+        spec=spec.with_task("classification"),
+        base=base.lineage(),
+        dataset=dataset,
+        rows=plan.rows,
+        batch_size=plan.batch_size,
     )
-    return {
-        "run_id": paths.run_id,
-        "model": spec.model,
-        "workers": spec.workers,
-        "embedding": {"next_batch": 0, "batches": plan.batches, "done": False},
-    }
+    store.put_json(paths.embedding_plan, record.to_dict())
+    return Embedding(
+        run_id=paths.run_id,
+        model=spec.model,
+        workers=spec.workers,
+        embedding=EmbeddingProgress(next_batch=0, batches=plan.batches, done=False),
+    )
 
 
 def embed_texts(
@@ -404,14 +423,13 @@ def embed_texts(
     """Embed batches of the texts with the frozen encoder until the time budget; when all
     are done, split and shard the embeddings and write checkpoint 0, as Prepare does for
     numeric data. A retried invocation skips the batches already saved."""
-    paths = _paths(event)
-    progress = _field(event, "embedding")
-    start = progress.get("next_batch") if isinstance(progress, Mapping) else None
-    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
-        raise InvalidRequest(f"embedding.next_batch must be a batch number, got {start!r}")
-    plan_data = store.get_json(paths.embedding_plan)
-    plan = EmbeddingPlan(rows=int(plan_data["rows"]), batch_size=int(plan_data["batch_size"]))
-    base = TextBase.from_lineage(plan_data["base"])
+    given = read_state(event, Embedding)
+    paths = given.paths
+    progress = given.embedding
+    start = progress.next_batch
+    planned = load_record(store, paths.embedding_plan, EmbeddingRecord)
+    plan = EmbeddingPlan(rows=planned.rows, batch_size=planned.batch_size)
+    base = TextBase.from_lineage(planned.base)
     if base is None:
         raise IntegrityError(f"{paths.embedding_plan} names no text encoder")
     texts_data = store.get_json(paths.texts)
@@ -432,7 +450,8 @@ def embed_texts(
         max_batches=max_batches,
     )
     if done.next_batch < plan.batches:
-        return {**event, "embedding": {**progress, "next_batch": done.next_batch}}
+        moved = msgspec.structs.replace(progress, next_batch=done.next_batch)
+        return grow(given, Embedding, embedding=moved).to_dict()
     matrix = assemble(
         plan, lambda batch: embedding_from_bytes(store.get_bytes(paths.embedding_batch(batch)))
     )
@@ -442,15 +461,10 @@ def embed_texts(
         feature_names=tuple(f"embedding{i}" for i in range(matrix.shape[1])),
     )
     reply = _start_training(
-        store,
-        paths,
-        parse_spec(plan_data["spec"]),
-        table,
-        dataset=plan_data["dataset"],
-        text_base=base,
-        texts=texts,
+        store, paths, planned.spec, table, dataset=planned.dataset, text_base=base, texts=texts
     )
-    return {**reply, "embedding": {**progress, "next_batch": plan.batches, "done": True}}
+    finished = msgspec.structs.replace(progress, next_batch=plan.batches, done=True)
+    return msgspec.structs.replace(reply, embedding=finished).to_dict()
 
 
 # TrainSteps, workers and the reducer ---------------------------------------------
@@ -465,51 +479,54 @@ def train_steps(
 ) -> dict[str, Any]:
     """As many mini-batches as fit ``time_budget`` seconds (at most ``max_steps``), then
     the next checkpoint."""
-    paths = _paths(event)
+    given = read_state(event, Progress)
+    paths = given.paths
     run = _Run(store, paths)
     if run.spec.workers != 1:
         raise InvalidRequest(f"run {paths.run_id} trains on {run.spec.workers} workers, in rounds")
-    key = _owned_key(paths, event, "checkpoint")
+    key = _owned(paths, given.checkpoint, "checkpoint")
     state = run.load_state(key)
     if state.done:
-        return _progress(event, state, key)
+        return _progress(given, state, key).to_dict()
     epochs_before = len(state.history)
     run.trainer().run(state, run.shard(0), time_budget=time_budget, max_steps=max_steps or None)
-    return _progress(event, state, run.save_state(state, epochs_before=epochs_before))
+    return _progress(given, state, run.save_state(state, epochs_before=epochs_before)).to_dict()
 
 
 def train_worker(store: ObjectStore, event: Mapping[str, Any]) -> dict[str, Any]:
     """One worker's ``local_steps`` updates on its shard, from the round's checkpoint."""
-    paths = _paths(event)
+    given = read_state(event, WorkerInput)
+    paths = given.paths
     run = _Run(store, paths)
-    worker = _field(event, "worker")
-    if not isinstance(worker, int) or not 0 <= worker < run.spec.workers:
+    worker = given.worker
+    if worker >= run.spec.workers:
         raise InvalidRequest(f"worker {worker!r} is not one of run {paths.run_id}'s workers")
-    state = run.load_state(_owned_key(paths, event, "checkpoint"))
+    state = run.load_state(_owned(paths, given.checkpoint, "checkpoint"))
     local = run.trainer().local_round(state, run.shard(worker), worker)
     key = paths.worker_result(state.rounds, worker)
     store.put(key, state_to_bytes(local))
-    return {"worker": worker, "result": key, "steps": local.step - state.step}
+    return WorkerResult(worker=worker, result=key, steps=local.step - state.step).to_dict()
 
 
 def reduce_round(store: ObjectStore, event: Mapping[str, Any]) -> dict[str, Any]:
     """Average the workers' models of one round and write the next checkpoint."""
-    paths = _paths(event)
+    given = read_state(event, Round)
+    paths = given.paths
     run = _Run(store, paths)
-    results = _field(event, "round")
-    if not isinstance(results, list) or len(results) != run.spec.workers:
+    results = given.round
+    if len(results) != run.spec.workers:
         raise InvalidRequest(f"the round must hold one result per worker ({run.spec.workers})")
-    by_worker = {item.get("worker"): item for item in results if isinstance(item, Mapping)}
-    if sorted(by_worker, key=str) != list(range(run.spec.workers)):
+    by_worker = {item.worker: item for item in results}
+    if sorted(by_worker) != list(range(run.spec.workers)):
         raise InvalidRequest(f"the round's results are not workers 0..{run.spec.workers - 1}")
-    state = run.load_state(_owned_key(paths, event, "checkpoint"))
+    state = run.load_state(_owned(paths, given.checkpoint, "checkpoint"))
     locals_ = [
-        run.load_state(_owned_key(paths, by_worker[worker], "result"))
+        run.load_state(_owned(paths, by_worker[worker].result, "result"))
         for worker in range(run.spec.workers)
     ]
     epochs_before = len(state.history)
     run.trainer().reduce(state, locals_)
-    return _progress(event, state, run.save_state(state, epochs_before=epochs_before))
+    return _progress(given, state, run.save_state(state, epochs_before=epochs_before)).to_dict()
 
 
 # Evaluate, Export ----------------------------------------------------------------
@@ -517,9 +534,10 @@ def reduce_round(store: ObjectStore, event: Mapping[str, Any]) -> dict[str, Any]
 
 def evaluate(store: ObjectStore, event: Mapping[str, Any]) -> dict[str, Any]:
     """Validation metrics of the final weights, kept in ``evaluation.json``."""
-    paths = _paths(event)
+    given = read_state(event, Progress)
+    paths = given.paths
     run = _Run(store, paths)
-    state = run.load_state(_owned_key(paths, event, "checkpoint"))
+    state = run.load_state(_owned(paths, given.checkpoint, "checkpoint"))
     if not state.done:
         raise InvalidRequest(f"run {paths.run_id} has not finished training")
     metrics = {f"val_{name}": value for name, value in run.trainer().evaluate(state.params).items()}
@@ -532,7 +550,7 @@ def evaluate(store: ObjectStore, event: Mapping[str, Any]) -> dict[str, Any]:
         "validation_rows": run.record.validation_rows,
     }
     store.put_json(paths.evaluation, summary)
-    return {**event, "metrics": metrics, "stop_reason": state.stop_reason}
+    return grow(given, Evaluated, metrics=metrics, stop_reason=state.stop_reason).to_dict()
 
 
 def export(store: ObjectStore, registry: Registry, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -542,9 +560,10 @@ def export(store: ObjectStore, registry: Registry, event: Mapping[str, Any]) -> 
     checked on the held-out texts against their embeddings through the numpy head."""
     from maaskit.training.export import check_parity, export_onnx
 
-    paths = _paths(event)
+    given = read_state(event, Evaluated)
+    paths = given.paths
     run = _Run(store, paths)
-    state = run.load_state(_owned_key(paths, event, "checkpoint"))
+    state = run.load_state(_owned(paths, given.checkpoint, "checkpoint"))
     template = ModelWeights.from_bytes(store.get_bytes(paths.initial_weights))
     weights = template.with_params(state.params)
     model_bytes = export_onnx(weights, model_name=run.spec.model)
@@ -557,12 +576,9 @@ def export(store: ObjectStore, registry: Registry, event: Mapping[str, Any]) -> 
         )
     store.put(paths.weights, weights.to_bytes())
     store.put(paths.model, model_bytes)
-    return {
-        **event,
-        "artifact": paths.model,
-        "weights": paths.weights,
-        "parity": parity.to_dict(),
-    }
+    return grow(
+        given, Exported, artifact=paths.model, weights=paths.weights, parity=parity.to_dict()
+    ).to_dict()
 
 
 def _compose_text_classifier(
@@ -608,7 +624,8 @@ def _published_by(registry: Registry, name: str, run_id: str) -> Manifest | None
 
 def register(store: ObjectStore, registry: Registry, event: Mapping[str, Any]) -> dict[str, Any]:
     """Publish the exported model with its metrics, hyper-parameters and lineage."""
-    paths = _paths(event)
+    given = read_state(event, Exported)
+    paths = given.paths
     run = _Run(store, paths)
     record = run.record
     spec = run.spec
@@ -617,8 +634,8 @@ def register(store: ObjectStore, registry: Registry, event: Mapping[str, Any]) -
         summary = store.get_json(paths.evaluation)
         lineage: dict[str, Any] = {
             "run_id": paths.run_id,
-            "dataset": record.dataset["uri"],
-            "dataset_etag": record.dataset["etag"],
+            "dataset": record.dataset.uri,
+            "dataset_etag": record.dataset.etag,
         }
         if record.base_model is not None:
             lineage["base_model"] = record.base_model
@@ -630,7 +647,7 @@ def register(store: ObjectStore, registry: Registry, event: Mapping[str, Any]) -
             feature_names = [TEXT_COLUMN]
         manifest = registry.publish(
             spec.model,
-            store.get_bytes(_owned_key(paths, event, "artifact")),
+            store.get_bytes(_owned(paths, given.artifact, "artifact")),
             **package,
             metrics={**summary["metrics"], "epochs": summary["epochs"]},
             metadata={
@@ -639,20 +656,20 @@ def register(store: ObjectStore, registry: Registry, event: Mapping[str, Any]) -
                 "feature_names": feature_names,
                 "architecture": record.architecture.to_dict(),
                 "hyperparameters": spec.hyperparameters(),
-                "weights": _owned_key(paths, event, "weights"),
+                "weights": _owned(paths, given.weights, "weights"),
                 "training": {
                     "run_id": paths.run_id,
                     "steps": summary["steps"],
                     "best_epoch": summary["best_epoch"],
                     "stop_reason": summary["stop_reason"],
                     "validation_rows": summary["validation_rows"],
-                    "parity": event.get("parity"),
+                    "parity": given.parity,
                 },
             },
             lineage=lineage,
             move_latest=False,  # Promote moves it: a run that fails now moves no alias
         )
-    return {**event, "version": manifest.version}
+    return grow(given, Registered, version=manifest.version).to_dict()
 
 
 def _text_package(
@@ -702,9 +719,10 @@ def _promotion(
 
 def promote(store: ObjectStore, registry: Registry, event: Mapping[str, Any]) -> dict[str, Any]:
     """Move ``latest`` to the new version, and ``production`` only if it beats the current one."""
-    paths = _paths(event)
-    name = _field(event, "model")
-    version = _field(event, "version")
+    given = read_state(event, Registered)
+    paths = given.paths
+    name = given.model
+    version = given.version
     candidate = registry.get_manifest(name, version)
     task = candidate.metadata.get("task", "classification")
     promoted, detail = _promotion(registry, name, candidate, task)
@@ -714,7 +732,7 @@ def promote(store: ObjectStore, registry: Registry, event: Mapping[str, Any]) ->
     _write_status(
         store, paths, "succeeded", model=name, version=version, promoted=promoted, promotion=detail
     )
-    return {**event, "promoted": promoted, "promotion": detail}
+    return grow(given, Promoted, promoted=promoted, promotion=detail).to_dict()
 
 
 # failures -------------------------------------------------------------------------
@@ -734,9 +752,9 @@ def _failure_message(error: Mapping[str, Any]) -> tuple[str, str]:
 
 def record_failure(store: ObjectStore, event: Mapping[str, Any]) -> dict[str, Any]:
     """Write ``status.json`` for a failed run; return the error for the Fail state."""
-    paths = _paths(event)
-    error = event.get("error") if isinstance(event.get("error"), Mapping) else {}
-    assert isinstance(error, Mapping)  # nosec B101  # narrows the type; the line above makes it a Mapping
+    given = read_state(event, FailureInput)
+    paths = given.paths
+    error = given.error if isinstance(given.error, Mapping) else {}
     name, message = _failure_message(error)
     _write_status(
         store,
@@ -744,6 +762,6 @@ def record_failure(store: ObjectStore, event: Mapping[str, Any]) -> dict[str, An
         "failed",
         error=name,
         message=message,
-        last_checkpoint=event.get("checkpoint"),
+        last_checkpoint=given.checkpoint,
     )
-    return {"run_id": paths.run_id, "status": "failed", "error": name, "message": message}
+    return Failure(run_id=paths.run_id, status="failed", error=name, message=message).to_dict()

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from maaskit.errors import InvalidRequest
+from maaskit.errors import CorruptObject, InvalidRequest
 from maaskit.registry.catalog import Registry
 from maaskit.registry.store import ObjectStore
+from maaskit.training import spec as spec_module
 from maaskit.training import workflow
 from maaskit.training.datasets import Table
 from tests.support import models
@@ -157,3 +158,92 @@ def test_an_invalid_run_id_is_refused(store: ObjectStore, registry: Registry) ->
 def test_the_time_budget_keeps_the_margin_and_never_drops_below_a_second() -> None:
     assert workflow.time_budget(900_000, 10_000) == 890.0
     assert workflow.time_budget(5_000, 10_000) == 1.0
+
+
+def prepared(store: ObjectStore, registry: Registry, run_id: str = "run-1") -> dict[str, Any]:
+    store.put("datasets/data.csv", to_csv(blobs()))
+    request = spec_dict(dataset="datasets/data.csv")
+    return workflow.prepare_run(
+        store, registry, {"request": request, "run_id": run_id}, max_dataset_bytes=10**7
+    )
+
+
+def test_later_steps_load_the_run_record_and_never_parse_the_spec_again(
+    store: ObjectStore, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a prepared run, its spec validated once by Prepare
+    state = prepared(store, registry)
+
+    # When validating a spec would now fail
+    def refuse(value: Any) -> None:
+        raise AssertionError("the spec was validated again")
+
+    monkeypatch.setattr(workflow, "parse_spec", refuse)
+    monkeypatch.setattr(spec_module, "parse_spec", refuse)
+    # Then training, Evaluate, Export and Register run from the typed record alone
+    while not state["done"]:
+        state = workflow.train_steps(store, state, time_budget=60.0, max_steps=5)
+    state = workflow.evaluate(store, state)
+    state = workflow.export(store, registry, state)
+    assert workflow.register(store, registry, state)["version"] == 1
+    # And the record keeps the resolved spec: the task decided, every default filled in
+    record = store.get_json("training/run-1/run.json")
+    assert record["spec"]["task"] == "classification"
+    assert record["spec"]["dataset"] == {
+        "bucket": None,
+        "key": "datasets/data.csv",
+        "format": "csv",
+    }
+    assert record["spec"]["optimizer"]["beta2"] == 0.999
+
+
+def test_a_corrupt_run_record_is_refused_naming_its_key(
+    store: ObjectStore, registry: Registry
+) -> None:
+    # Given a prepared run whose run.json was damaged by hand
+    state = prepared(store, registry)
+    record = store.get_json("training/run-1/run.json")
+    store.put_json("training/run-1/run.json", {**record, "shard_rows": "many"})
+    # When the next step loads it, Then it is refused as corrupt, naming the key and the field
+    with pytest.raises(CorruptObject) as caught:
+        workflow.train_steps(store, state, time_budget=60.0)
+    assert "training/run-1/run.json" in str(caught.value)
+    assert "shard_rows" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"checkpoint": 5}, "step input field 'checkpoint': must be a string, got 5"),
+        ({"checkpoint": None}, "step input field 'checkpoint': must be a string, got None"),
+        ({"epoch": -1}, "step input field 'epoch': must be >= 0, got -1"),
+        ({"done": "no"}, "step input field 'done': must be true or false, got 'no'"),
+        ({"task": "ranking"}, "step input field 'task': unknown task 'ranking'"),
+        ({"run_id": "../escape"}, "invalid training run id"),
+    ],
+)
+def test_a_hand_made_step_input_is_refused_naming_the_field(
+    store: ObjectStore, registry: Registry, change: dict[str, Any], message: str
+) -> None:
+    # Given Prepare's reply with one field made wrong
+    state = {**prepared(store, registry), **change}
+    # When TrainSteps gets it, Then the error names the field
+    with pytest.raises(InvalidRequest) as caught:
+        workflow.train_steps(store, state, time_budget=60.0)
+    assert message in str(caught.value)
+
+
+def test_a_step_input_missing_a_field_says_which(store: ObjectStore, registry: Registry) -> None:
+    state = prepared(store, registry)
+    del state["checkpoint"]
+    with pytest.raises(InvalidRequest, match="step input field 'checkpoint': is required"):
+        workflow.evaluate(store, state)
+
+
+def test_a_round_result_missing_its_file_is_named_by_its_place(
+    store: ObjectStore, registry: Registry
+) -> None:
+    state = prepared(store, registry)
+    broken = {**state, "round": [{"worker": 0, "steps": 1}]}
+    with pytest.raises(InvalidRequest, match=r"step input field 'round\[0\].result': is required"):
+        workflow.reduce_round(store, broken)
