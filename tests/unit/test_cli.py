@@ -350,3 +350,22 @@ def test_push_passes_text_options_for_a_bare_file(fake: FakeClient) -> None:
         True,
         ["a", "b"],
     )
+
+
+def test_train_schema_prints_the_spec_schema_with_no_aws_and_no_stack(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given no deployment to talk to at all
+    def no_client(*_: Any) -> None:
+        raise AssertionError("train schema needs no client")
+
+    monkeypatch.setattr(cli, "_client", no_client)
+    # When the schema is asked for
+    code = cli.main(["train", "schema"])
+    # Then it is printed as JSON, and it is the spec's schema
+    from maaskit.training.spec import spec_schema
+
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == spec_schema()
+    assert printed["title"] == "maaskit training spec"

@@ -174,6 +174,8 @@ def _add_train(commands: _Commands) -> None:
     plot = commands.add(train, "plot", _train_plot, "loss and metric curves as a PNG")
     plot.add_argument("run_id", metavar="RUN")
     plot.add_argument("-o", "--output", type=Path, default=Path("curve.png"))
+    text = "the training spec's JSON Schema (no AWS needed)"
+    commands.add(train, "schema", _train_schema, text, target=False)
 
 
 def _add_batch(commands: _Commands) -> None:
@@ -333,6 +335,13 @@ def _predict(args: argparse.Namespace) -> int:
     from maaskit.cli.console import to_compact_json, to_json
 
     print(to_json(reply) if args.pretty else to_compact_json(reply))
+    return 0
+
+
+def _train_schema(args: argparse.Namespace) -> int:
+    from maaskit.training.spec import spec_schema
+
+    print(json.dumps(spec_schema(), indent=2))
     return 0
 
 

@@ -19,7 +19,7 @@ from msgspec import Meta
 
 from maaskit.errors import InvalidRequest
 from maaskit.registry.catalog import parse_version, validate_alias, validate_name
-from maaskit.training.contract import Subject, decode
+from maaskit.training.contract import Subject, decode, plain
 
 Task = Literal["classification", "regression"]
 ArchitectureType = Literal["linear", "logistic", "softmax", "mlp"]
@@ -142,10 +142,15 @@ class SpecDocument(_Document, frozen=True):
     target: Annotated[Name | None, Meta(description="the label column (required unless npz)")] = (
         None
     )
-    features: Annotated[list[Name], Meta(min_length=1)] | None = None
-    activation: Activation | None = None
+    features: Annotated[
+        Annotated[list[Name], Meta(min_length=1)] | None,
+        Meta(description="the feature columns (default: every column but the target)"),
+    ] = None
+    activation: Annotated[
+        Activation | None, Meta(description="default: relu (or give it in architecture)")
+    ] = None
     task: Annotated[Task | None, Meta(description="default: decided from the target")] = None
-    weight_decay: Annotated[float, Meta(ge=0.0)] = 0.0
+    weight_decay: Annotated[float, Meta(ge=0.0, description="L2 on the weights")] = 0.0
     lr_schedule: ScheduleDocument | None = None
     validation_split: Annotated[float, Meta(gt=0.0, lt=1.0)] = 0.2
     seed: Annotated[int, Meta(ge=0, le=MAX_SEED)] = 0
@@ -153,7 +158,9 @@ class SpecDocument(_Document, frozen=True):
         PositiveInt | None, Meta(description="stop after this many epochs without improvement")
     ] = None
     base_model: BaseModelDocument | None = None
-    workers: Annotated[int, Meta(ge=1, le=MAX_WORKERS)] = 1
+    workers: Annotated[
+        int, Meta(ge=1, le=MAX_WORKERS, description="data-parallel workers, one shard each")
+    ] = 1
     local_steps: Annotated[PositiveInt, Meta(description="steps between averaging")] = 1
 
 
@@ -233,7 +240,7 @@ class TrainingSpec(_Resolved, frozen=True):
 
     def to_dict(self) -> dict[str, Any]:
         """The normalised spec document, JSON-ready, and accepted again by ``parse_spec``."""
-        data: dict[str, Any] = msgspec.to_builtins(self)
+        data: dict[str, Any] = plain(self)
         dataset = self.dataset
         data["dataset"] = f"s3://{dataset.bucket}/{dataset.key}" if dataset.bucket else dataset.key
         data["format"] = dataset.format
