@@ -91,6 +91,7 @@ def _normalise_numbers(value: Any, keys: list[PathKey], subject: Subject) -> Any
 
 
 def explain(err: msgspec.ValidationError, data: Any, kind: Any, subject: Subject) -> InvalidRequest:
+    """msgspec's error, reworded from the type at its path (read lazily: errors only)."""
     from msgspec import inspect as mi
 
     located = _LOCATED.match(str(err))

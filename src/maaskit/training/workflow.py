@@ -234,9 +234,10 @@ def prepare_run(
 ) -> dict[str, Any]:
     """Validate the request, then either split and shard the data and write checkpoint 0,
     or (a text encoder as the base) plan the embedding of the texts that comes first."""
-    paths = read_state(event, PrepareInput).paths
+    given = read_state(event, PrepareInput)
+    paths = given.paths
     _write_status(store, paths, "running", step="Prepare")
-    spec = parse_spec(event["request"])
+    spec = parse_spec(given.request)
     key = _dataset_key(store, spec)
     info = store.head(key)
     if info is None:
