@@ -67,6 +67,14 @@ def plain(value: Any) -> Any:
     return msgspec.json.decode(msgspec.json.encode(value))
 
 
+class JsonRecord(msgspec.Struct, frozen=True):
+    """A struct that travels as JSON: a step's state, a record Prepare wrote."""
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = plain(self)
+        return data
+
+
 def dotted(keys: list[PathKey]) -> str:
     """``["architecture", "hidden", 1]`` as ``architecture.hidden[1]``."""
     text = ""

@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from maaskit.errors import CorruptObject, IntegrityError, InvalidRequest
 from maaskit.registry.store import ObjectStore
-from maaskit.training.contract import plain
+from maaskit.training.contract import JsonRecord
 from maaskit.training.evaluation import Shard, TargetScale
 from maaskit.training.network import Architecture
 from maaskit.training.spec import TrainingSpec
@@ -145,7 +145,7 @@ class DatasetFacts(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     size: int
 
 
-class RunRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class RunRecord(JsonRecord, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """``run.json``: what Prepare decided, so later steps never re-read the dataset nor
     validate the person's spec again: they load this, typed, and trust it."""
 
@@ -161,12 +161,8 @@ class RunRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     base_model: dict[str, Any] | None  # the lineage of a numeric base or a text encoder
     created_at: str
 
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = plain(self)
-        return data
 
-
-class EmbeddingRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class EmbeddingRecord(JsonRecord, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """``embedding.json``: a text fine-tune's plan, what Embed follows batch by batch."""
 
     spec: TrainingSpec  # resolved, as in the run record
@@ -174,10 +170,6 @@ class EmbeddingRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     dataset: DatasetFacts
     rows: int
     batch_size: int
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = plain(self)
-        return data
 
 
 Record = TypeVar("Record", RunRecord, EmbeddingRecord)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 from msgspec import Meta
 
-from maaskit.training.contract import Subject, decode, plain
+from maaskit.training.contract import JsonRecord, Subject, decode
 from maaskit.training.runs import RunPaths, validate_run_id
 from maaskit.training.spec import Task
 
@@ -23,7 +23,7 @@ Count = Annotated[int, Meta(ge=0)]
 State = TypeVar("State", bound="StepState")
 
 
-class StepState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class StepState(JsonRecord, frozen=True, kw_only=True, omit_defaults=True):
     """What every state carries: the run it belongs to (the execution's name).
 
     A step reads the fields its model names and checks their types; fields it does not
@@ -34,10 +34,6 @@ class StepState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     @property
     def paths(self) -> RunPaths:
         return RunPaths(self.run_id)
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = plain(self)
-        return data
 
 
 def read_state(event: Any, kind: type[State]) -> State:
@@ -97,14 +93,10 @@ class WorkerInput(StepState, frozen=True, kw_only=True):
     worker: Count
 
 
-class WorkerResult(msgspec.Struct, frozen=True):
+class WorkerResult(JsonRecord, frozen=True):
     worker: Count
     result: str
     steps: Count
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = plain(self)
-        return data
 
 
 class Round(Progress, frozen=True, kw_only=True):
@@ -142,12 +134,8 @@ class FailureInput(StepState, frozen=True, kw_only=True):
     checkpoint: Any = None
 
 
-class Failure(msgspec.Struct, frozen=True, kw_only=True):
+class Failure(JsonRecord, frozen=True, kw_only=True):
     run_id: str
     status: str
     error: str
     message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = plain(self)
-        return data
