@@ -53,7 +53,6 @@ class Faults:
         self.requests: list[tuple[str, dict[str, str]]] = []
         self._errors: dict[str, list[tuple[int, str]]] = {}
         self._drops: list[tuple[int, Callable[[], None] | None, str]] = []
-        self._last_url = ""
         client.meta.events.register_first("before-send.s3", self._before_send)
         client.meta.events.register("after-call.s3.GetObject", self._after_get)
 
@@ -74,7 +73,6 @@ class Faults:
     def _before_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
         operation = event_name.rsplit(".", 1)[-1]
         self.attempts[operation] += 1
-        self._last_url = request.url.split("?")[0]
         headers = {
             k: v.decode() if isinstance(v, bytes) else str(v)
             for k, v in request.headers.items()
@@ -92,8 +90,11 @@ class Faults:
         reply_headers["Content-Type"] = "application/xml"
         return AWSResponse(request.url, status, reply_headers, _Raw(body))
 
-    def _after_get(self, parsed: dict[str, Any], **_: Any) -> None:
-        planned = [i for i, drop in enumerate(self._drops) if self._last_url.endswith(drop[2])]
+    def _after_get(self, parsed: dict[str, Any], http_response: AWSResponse, **_: Any) -> None:
+        # The URL of this reply, not of the last request sent: the client is shared by threads
+        # (the batch service reads the previous report while the source opens).
+        url = http_response.url.split("?")[0]
+        planned = [i for i, drop in enumerate(self._drops) if url.endswith(drop[2])]
         if planned and "Body" in parsed:
             after, on_drop, _key = self._drops.pop(planned[0])
             parsed["Body"] = DroppingBody(parsed["Body"], after, on_drop)
