@@ -6,11 +6,14 @@ The local stack's fixtures (``mocked_aws``, ``lambda_router``, ``local_lambda``)
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from moto import mock_aws
 
@@ -38,6 +41,12 @@ os.environ.update(
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
+
+# moto starts every mock_aws with a fresh boto3 default session, and each new botocore session
+# parses the service models again (s3's alone is ~150 ms of CPU). The models are read-only
+# data: one loader for the whole test process serves them parsed once. Sessions, credentials
+# and clients stay per session, as they are.
+botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
 
 
 @pytest.fixture(autouse=True)
