@@ -104,3 +104,74 @@ def test_expect_100_continue_is_answered_before_the_body(api: LocalApi) -> None:
 def test_malformed_headers_are_refused(api: LocalApi, raw: bytes, status: bytes) -> None:
     (reply,) = _exchange(api, raw)
     assert reply.split(b" ")[1] == status
+
+
+def test_a_request_that_arrives_a_few_bytes_at_a_time_is_answered_once_complete(
+    api: LocalApi,
+) -> None:
+    # Given a request cut into pieces that split the request line, a header and the body
+    raw = b'POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n{"a": true}'
+    with socket.create_connection((api.host, api.port), timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # When it is sent seven bytes at a time
+        for start in range(0, len(raw), 7):
+            sock.sendall(raw[start : start + 7])
+        reply = sock.recv(4096)
+    # Then it is answered once, with the whole body
+    assert reply.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert _body(reply) == {
+        "headers": {"Host": ["x"], "Content-Length": ["11"]},
+        "body": '{"a": true}',
+        "path": "/slow",
+    }
+
+
+def test_a_chunked_body_is_joined_before_the_function_sees_it(api: LocalApi) -> None:
+    # Given a body sent in two chunks with a chunk extension and a trailer
+    raw = (
+        b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b'4;note=1\r\n{"a"\r\n3\r\n: 1\r\n1\r\n}\r\n0\r\nX-Trailer: t\r\n\r\n'
+    )
+    # When it is sent
+    (reply,) = _exchange(api, raw)
+    # Then the function gets the joined body
+    assert _body(reply)["body"] == '{"a": 1}'
+
+
+def test_head_is_answered_without_a_body_and_http_1_0_closes(api: LocalApi) -> None:
+    # Given a HEAD request over HTTP/1.0 without keep-alive
+    with socket.create_connection((api.host, api.port), timeout=10) as sock:
+        sock.sendall(b"HEAD /h HTTP/1.0\r\nHost: x\r\n\r\n")
+        # When the reply is read to the end of the connection
+        reply = b""
+        while chunk := sock.recv(4096):
+            reply += chunk
+    # Then it has the length of the body it would have sent, no body, and says it closes
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"Connection: close" in head
+    assert int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0]) > 0
+    assert body == b""
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"GET /a HTTP/2.0\r\nHost: x\r\n\r\n", b"505"),
+        (b"NOT HTTP AT ALL\r\n\r\n", b"400"),
+        (b"POST /a HTTP/1.1\r\nContent-Length: many\r\n\r\n", b"400"),
+    ],
+)
+def test_a_request_that_is_not_http_1_is_refused_and_the_connection_closed(
+    api: LocalApi, raw: bytes, status: bytes
+) -> None:
+    # Given bytes the front cannot read as an HTTP/1.x request
+    with socket.create_connection((api.host, api.port), timeout=10) as sock:
+        sock.sendall(raw)
+        # When the reply is read to the end of the connection
+        reply = b""
+        while chunk := sock.recv(4096):
+            reply += chunk
+    # Then it names the status, says why in JSON, and the connection is closed
+    assert reply.split(b" ")[1] == status
+    assert "message" in _body(reply)

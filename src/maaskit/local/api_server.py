@@ -191,6 +191,14 @@ def _http_date() -> str:
     return str(_date_cache[1])
 
 
+def _content_length(value: str | None) -> int | None:
+    """The declared body size; ``None`` when it is not a size in bytes."""
+    if not value:
+        return 0
+    value = value.strip()
+    return int(value) if value.isdigit() else None
+
+
 def _read_chunked(stream: Any) -> bytes:
     chunks: list[bytes] = []
     while True:
@@ -214,7 +222,10 @@ def _handler_class(api: LocalApi) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             started = time.perf_counter()
             path, _, query = self.path.partition("?")
-            length = int(self.headers.get("Content-Length") or 0)
+            length = _content_length(self.headers.get("Content-Length"))
+            if length is None:
+                self.send_error(400, "Bad Content-Length: send the body's size in bytes")
+                return
             if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
                 body = _read_chunked(self.rfile)
             else:
@@ -273,6 +284,15 @@ def _handler_class(api: LocalApi) -> type[BaseHTTPRequestHandler]:
             if (headers.get("Expect") or "").lower() == "100-continue":
                 return self.handle_expect_100()
             return True
+
+        def send_error(
+            self, code: int, message: str | None = None, explain: str | None = None
+        ) -> None:
+            """A request the front cannot read: a JSON message, then the connection closes."""
+            self.close_connection = True
+            text = f"{_reason(code)}: {message}" if message else _reason(code)
+            self._write_response(json_response(code, {"message": text}))
+            log.debug("refused a request: %d %s", code, text)
 
         def _write_response(self, response: HttpResponse) -> None:
             """Status line, headers and body in one write (one segment for small replies)."""

@@ -15,13 +15,13 @@ import base64
 import binascii
 import json
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from maaskit.local.request_ids import new_request_id
 from maaskit.local.routes import RouteMatch
 
 
@@ -107,6 +107,18 @@ def _query_maps(query: str) -> tuple[dict[str, str] | None, dict[str, list[str]]
     return single, multi
 
 
+_request_time_cache: list[Any] = [None, ""]
+
+
+def _request_time(now: float) -> str:
+    """``requestTime`` as API Gateway writes it, formatted once a second."""
+    second = int(now)
+    if _request_time_cache[0] != second:
+        moment = datetime.fromtimestamp(second, UTC)
+        _request_time_cache[:] = [second, moment.strftime("%d/%b/%Y:%H:%M:%S +0000")]
+    return str(_request_time_cache[1])
+
+
 def build_event(
     request: HttpRequest,
     match: RouteMatch,
@@ -116,7 +128,7 @@ def build_event(
     now: float | None = None,
 ) -> dict[str, Any]:
     """The proxy event API Gateway would send for ``request`` on the matched route."""
-    request_id = request_id or str(uuid.uuid4())
+    request_id = request_id or new_request_id()
     now = time.time() if now is None else now
     headers, multi_headers = _header_maps(request.headers)
     query, multi_query = _query_maps(request.query)
@@ -130,7 +142,6 @@ def build_event(
         body = base64.b64encode(request.body).decode("ascii")
     else:
         body = request.body.decode("utf-8", errors="replace")
-    moment = datetime.fromtimestamp(now, UTC)
     route = match.route
     return {
         "resource": route.path,
@@ -153,7 +164,7 @@ def build_event(
             "protocol": "HTTP/1.1",
             "requestId": request_id,
             "extendedRequestId": request_id,
-            "requestTime": moment.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTime": _request_time(now),
             "requestTimeEpoch": int(now * 1000),
             "domainName": lookup.get("host", "127.0.0.1"),
             "identity": {

@@ -50,6 +50,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from maaskit.local.request_ids import new_request_id
+
 # Not under "maaskit": Powertools names its logger after the service ("maaskit") and stops
 # propagation there, which would swallow the stack's own messages into a handler's JSON logs.
 log = logging.getLogger("maaskit-local.lambda")
@@ -444,7 +446,7 @@ class LambdaRouter:
 
     def _invoke(self, spec: FunctionSpec, event: Any, source: str | None) -> Invocation:
         source = source or _source_of(event)
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         started = time.monotonic()
         deadline = started + spec.timeout_s
         error: BaseException | None = None
