@@ -10,12 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from maaskit.local.lambda_router import (
-    _ENVIRON,
-    LambdaRouter,
-    UnknownFunctionError,
-    _EnvironOverlay,
-)
+from maaskit.local.lambda_environment import ENVIRON, EnvironOverlay
+from maaskit.local.lambda_router import LambdaRouter, UnknownFunctionError
 
 
 def _function(tmp_path: Path, source: str, name: str = "fn") -> Path:
@@ -126,7 +122,7 @@ def test_environment_layers_restore_the_original_values(monkeypatch: pytest.Monk
     # Given a variable that exists before any invocation
     monkeypatch.setenv("MAASKIT_TEST_VAR", "original")
     monkeypatch.delenv("MAASKIT_TEST_OTHER", raising=False)
-    overlay = _EnvironOverlay()
+    overlay = EnvironOverlay()
     first_entered, release_first = threading.Event(), threading.Event()
     seen: list[str | None] = []
 
@@ -197,13 +193,13 @@ def test_a_resident_router_sets_a_functions_environment_once_while_it_stays_warm
         router.keep_common_environment()
         assert [router.invoke(name, {}).result() for name in "ab"] == ["a", "b"]  # imported
         pushes: list[dict[str, str]] = []
-        original_push = _ENVIRON.push
+        original_push = ENVIRON.push
 
         def counting_push(env: dict[str, str]) -> int:
             pushes.append(dict(env))
             return original_push(env)
 
-        monkeypatch.setattr(_ENVIRON, "push", counting_push)
+        monkeypatch.setattr(ENVIRON, "push", counting_push)
         # When one function is invoked over and over, then the other, then the first again
         results = [router.invoke(name, {}).result() for name in ["a"] * 5 + ["b"] * 3 + ["a"]]
         # Then each sees its own variable, set once per switch instead of once per call
@@ -213,7 +209,7 @@ def test_a_resident_router_sets_a_functions_environment_once_while_it_stays_warm
         started, release = threading.Event(), threading.Event()
         blocking = "import os\ndef lambda_handler(e, c):\n    e['started'].set(); e['release'].wait(5)\n    return os.environ.get('OWN')\n"
         router.register("slow", _function(tmp_path, blocking, "slow"), environment={"OWN": "slow"})
-        monkeypatch.setattr(_ENVIRON, "push", counting_push)  # register re-kept the common part
+        monkeypatch.setattr(ENVIRON, "push", counting_push)  # register re-kept the common part
         seen: list[object] = []
         worker = threading.Thread(
             target=lambda: seen.append(

@@ -1,0 +1,181 @@
+"""What one invocation reports, the way the Lambda service reports it.
+
+A failure is ``{"errorType": <exception class name>, "errorMessage": ..., ...}`` with the
+error flag set, so Step Functions ``Retry``/``Catch`` match on the class name; an import
+failure, an unmarshallable reply and a timeout get Lambda's own error types.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from maaskit.local.lambda_function import FunctionSpec, Handler, LambdaContext
+from maaskit.local.request_ids import new_request_id
+
+IMPORT_ERROR = "Runtime.ImportModuleError"
+MARSHAL_ERROR = "Runtime.MarshalError"
+TIMEOUT_ERROR = "Sandbox.Timedout"
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One finished invocation: the JSON payload the caller receives, and what happened."""
+
+    function_name: str
+    request_id: str
+    source: str
+    payload: str
+    duration_ms: float
+    error_type: str | None = None
+    error_message: str | None = None
+    stack_trace: tuple[str, ...] = ()
+    # The handler's reply as it returned it, for a caller in this process that would only
+    # decode ``payload`` again (the local API front); ``None`` for failed invocations.
+    value: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def errored(self) -> bool:
+        return self.error_type is not None
+
+    def result(self) -> Any:
+        """The handler's reply (or the error document), decoded."""
+        return json.loads(self.payload)
+
+    def log_text(self) -> str:
+        lines = [f"START RequestId: {self.request_id} Version: $LATEST"]
+        if self.errored:
+            lines.append(f"[ERROR] {self.error_type}: {self.error_message}")
+            lines.extend(line.rstrip("\n") for line in self.stack_trace)
+        lines.append(f"END RequestId: {self.request_id}")
+        lines.append(f"REPORT RequestId: {self.request_id}\tDuration: {self.duration_ms:.2f} ms")
+        return "\n".join(lines)
+
+
+def source_of(event: Any) -> str:
+    """A label for logs: where an event came from, judged by its shape."""
+    if isinstance(event, dict):
+        records = event.get("Records")
+        if isinstance(records, list) and records and isinstance(records[0], dict):
+            return str(records[0].get("eventSource", "event")).replace("aws:", "") + " event"
+        if "httpMethod" in event and "requestContext" in event:
+            return "API request"
+    return "invoke"
+
+
+def run_invocation(
+    spec: FunctionSpec,
+    event: Any,
+    *,
+    source: str,
+    environment: AbstractContextManager[None],
+    load: Callable[[FunctionSpec], Handler],
+    log_stream: Callable[[FunctionSpec], str],
+    enforce_timeout: bool,
+) -> Invocation:
+    """Load and run the handler on ``event`` within ``environment``; report as Lambda would."""
+    request_id = new_request_id()
+    started = time.monotonic()
+    deadline = started + spec.timeout_s
+    error: BaseException | None = None
+    error_type: str | None = None
+    payload = "null"
+    with environment:
+        try:
+            handler = load(spec)
+        except Exception as err:  # Lambda reports a module that fails to import this way
+            error, error_type = err, IMPORT_ERROR
+        else:
+            context = LambdaContext(spec, request_id, deadline, log_stream(spec))
+            try:
+                result = handler(event, context)
+            except Exception as err:  # the handler's failure is the invocation's result
+                error = err
+            else:
+                try:
+                    payload = json.dumps(result)
+                except (TypeError, ValueError) as err:
+                    error, error_type = err, MARSHAL_ERROR
+    duration_ms = (time.monotonic() - started) * 1000
+    if error is not None:
+        return failed(
+            spec=spec,
+            request_id=request_id,
+            source=source,
+            duration_ms=duration_ms,
+            error=error,
+            error_type=error_type,
+        )
+    if enforce_timeout and duration_ms > spec.timeout_s * 1000:
+        return timed_out(spec=spec, request_id=request_id, source=source, duration_ms=duration_ms)
+    return Invocation(
+        function_name=spec.name,
+        request_id=request_id,
+        source=source,
+        payload=payload,
+        duration_ms=duration_ms,
+        value=result,
+    )
+
+
+def _with_error_payload(invocation: Invocation) -> Invocation:
+    document = {
+        "errorType": invocation.error_type,
+        "errorMessage": invocation.error_message,
+        "requestId": invocation.request_id,
+        "stackTrace": list(invocation.stack_trace),
+    }
+    return replace(invocation, payload=json.dumps(document))
+
+
+def failed(
+    *,
+    spec: FunctionSpec,
+    request_id: str,
+    source: str,
+    duration_ms: float,
+    error: BaseException,
+    error_type: str | None,
+) -> Invocation:
+    """The invocation of a handler that raised ``error`` (or failed to import or marshal)."""
+    message = str(error)
+    if error_type == IMPORT_ERROR:
+        message = f"Unable to import module of {spec.name} ({spec.handler}): {error!r}"
+    elif error_type == MARSHAL_ERROR:
+        message = f"Unable to marshal response: {message}"
+    invocation = Invocation(
+        function_name=spec.name,
+        request_id=request_id,
+        source=source,
+        payload="",
+        duration_ms=duration_ms,
+        error_type=error_type or type(error).__name__,
+        error_message=message,
+        stack_trace=tuple(traceback.format_tb(error.__traceback__)),
+    )
+    return _with_error_payload(invocation)
+
+
+def timed_out(
+    *, spec: FunctionSpec, request_id: str, source: str, duration_ms: float
+) -> Invocation:
+    """The invocation of a handler that ran past the function's timeout."""
+    invocation = Invocation(
+        function_name=spec.name,
+        request_id=request_id,
+        source=source,
+        payload="",
+        duration_ms=duration_ms,
+        error_type=TIMEOUT_ERROR,
+        error_message=(
+            f"{request_id} Task timed out after {spec.timeout_s:.2f} seconds "
+            f"(ran {duration_ms / 1000:.2f} s locally; raise the function's Timeout "
+            "or do less per invocation)"
+        ),
+    )
+    return _with_error_payload(invocation)
