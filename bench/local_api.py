@@ -9,6 +9,10 @@ the front's overhead: HTTP parsing, the API Gateway event, the Lambda router (en
 context, JSON marshalling), the reply.
 
 Figures: ``local_api_p50``, ``local_api_p99`` (ms per request) and ``local_api_rps``.
+
+The same 8 clients are also timed against a canned server (another process that answers
+every request with fixed bytes): that is what ``http.client`` in this process can send at
+all, a ceiling on ``local_api_rps`` whatever the front does.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ import http.client
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +84,44 @@ def http_caller(api_url: str, body: bytes) -> Callable[[], None]:
             raise RuntimeError(f"HTTP {response.status}: {payload[:200]!r}")
 
     return call
+
+
+_CANNED_SERVER = """
+import socket, threading
+body = b'{"model": "bench-mlp", "version": 1, "outputs": {"output": [[0.1, 0.2, 0.3]]}}'
+reply = b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(body) + body
+listener = socket.create_server(("127.0.0.1", 0))
+print(listener.getsockname()[1], flush=True)
+def serve(connection):
+    pending = b""
+    while data := connection.recv(65536):
+        pending += data
+        while (end := pending.find(b"\\r\\n\\r\\n")) >= 0:
+            length = next((int(line.split(b":")[1]) for line in pending[:end].split(b"\\r\\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            if len(pending) < end + 4 + length:
+                break
+            pending = pending[end + 4 + length:]
+            connection.sendall(reply)
+while True:
+    connection, _ = listener.accept()
+    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    threading.Thread(target=serve, args=(connection,), daemon=True).start()
+"""
+
+
+@contextlib.contextmanager
+def canned_server() -> Iterator[str]:
+    """A server in another process that answers anything with the same bytes, at once."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _CANNED_SERVER], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        yield f"http://127.0.0.1:{int(process.stdout.readline())}/"
+    finally:
+        process.kill()
+        process.wait()
 
 
 def in_process_caller(
@@ -140,6 +184,8 @@ def main() -> None:
                     rates.append(len(got) / (SECONDS / ROUNDS))
             alone_http = _load(over_http, 1.0, clients=1)
             alone_in_process = _load(in_process, 1.0, clients=1)
+            with canned_server() as canned_url:
+                ceiling = len(_load(http_caller(canned_url, encoded), 2.0)) / 2.0
     ours_rps, base_rps = len(ours_ms) / SECONDS, len(base_ms) / SECONDS
     p50 = (_common.percentile(ours_ms, 50), _common.percentile(base_ms, 50))
     p99 = (_common.percentile(ours_ms, 99), _common.percentile(base_ms, 99))
@@ -155,6 +201,10 @@ def main() -> None:
     print(
         f"one client alone (no queueing): p50 {_common.percentile(alone_http, 50):.3f} ms over "
         f"HTTP, {_common.percentile(alone_in_process, 50):.3f} ms in process"
+    )
+    print(
+        f"{CLIENTS} clients against a canned server: {ceiling:.0f} req/s, the most http.client "
+        "in this process sends whatever the front does"
     )
     print(_common.bench_line("local_api_p50", p50[0], p50[1], "ms"))
     print(_common.bench_line("local_api_p99", p99[0], p99[1], "ms"))
