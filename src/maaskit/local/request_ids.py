@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-_random = random.Random()
+_random = random.Random()  # nosec B311  # unique ids for a local emulator, never secrets
 _VARIANT = "89ab"
 
 
