@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import requests
 
-from maaskit.local.ports import free_port
 from tests.e2e.conftest import ROOT
+from tests.support.ports import worker_ports
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,7 @@ def run_curl_line(curl: str, api: str) -> requests.Response:
 
 def test_demo_trains_serves_batches_and_serves_text_as_readme_shows(tmp_path: Path) -> None:
     # Given free ports (the demo's defaults, 3000 and 5000, may be taken on this machine)
-    api_port, aws_port = free_port(), free_port()
+    api_port, aws_port = worker_ports(2)
     api = f"http://127.0.0.1:{api_port}/"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     # When the demo runs and leaves its stack up

@@ -16,9 +16,10 @@ import boto3
 import pytest
 import requests
 
-from maaskit.local.ports import PortInUseError, free_port
+from maaskit.local.ports import PortInUseError
 from maaskit.local.stack import LocalStack, StackOptions
 from tests.e2e.conftest import ROOT, SAMPLE_TEMPLATE, start_stack
+from tests.support.ports import worker_ports
 
 
 def _port_is_free(port: int) -> bool:
@@ -119,7 +120,7 @@ def _ignore_sigint() -> None:
 def test_local_up_runs_until_a_signal_and_leaves_nothing(
     stop_signal: int, started_ignoring_sigint: bool
 ) -> None:
-    api_port, aws_port = free_port(), free_port()
+    api_port, aws_port = worker_ports(2)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     process = subprocess.Popen(
         [
