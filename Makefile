@@ -10,7 +10,7 @@ CHECKOV_VERSION ?= 3.3.30
 BIN        := $(VENV)/bin
 SAM        := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 
-.PHONY: setup demo local test lint checkov format bench load build deploy clean
+.PHONY: setup demo local test test-fast lint checkov format bench load build deploy clean
 
 setup: $(VENV)/.installed
 
@@ -28,9 +28,20 @@ demo: setup
 local: setup
 	$(BIN)/maaskit local up
 
-## The second quick-start command: unit, integration and end-to-end tests.
+## The second quick-start command: unit, integration and end-to-end tests, every one of them,
+## on $(TEST_WORKERS) pytest-xdist workers. --dist loadfile keeps each test file on one worker,
+## in order: an end-to-end module shares one local stack, and moto's state is per process.
+## pytest's own exit codes pass through: 5 (no tests collected) fails like any other.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest --numprocesses $(TEST_WORKERS) --dist loadfile
+
 test: setup
-	$(BIN)/python -m pytest
+	$(PYTEST)
+
+## The fast subset while you work: unit and integration tests without the slow mark (no
+## local stacks, no real pretrained model, no fine-tuning). `make test` still runs them all.
+test-fast: setup
+	$(PYTEST) -m "not slow" tests/unit tests/integration
 
 lint: setup checkov
 	$(BIN)/ruff check .
