@@ -23,6 +23,7 @@ import boto3
 from botocore.config import Config
 
 from maaskit.local.ports import ensure_free, port_error
+from maaskit.local.s3_conditional import make_conditional_writes_atomic
 
 DUMMY_KEY = "testing"
 
@@ -54,6 +55,7 @@ class EmbeddedAws:
         )
         from werkzeug.serving import make_server
 
+        make_conditional_writes_atomic()
         app = DomainDispatcherApplication(create_backend_app)
         ensure_free(self.host, self.port, "embedded AWS", "--aws-port")  # werkzeug would exit
         try:

@@ -1,4 +1,4 @@
-"""The one patch of moto: its Lambda invocations of registered functions go to a router.
+"""The patch of moto's Lambda: its invocations of registered functions go to a router.
 
 moto runs Lambda code only in Docker. Direct invokes, S3 notifications and Step Functions
 Task states all end in one method, ``moto.awslambda.models.LambdaFunction._invoke_lambda``;

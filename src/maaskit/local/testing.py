@@ -27,7 +27,12 @@ from maaskit.local import resources
 from maaskit.local.deploy import DUMMY_CREDENTIALS as PLACEHOLDER_CREDENTIALS
 from maaskit.local.deploy import Deployment, deploy
 from maaskit.local.lambda_router import DEFAULT_REGION, LambdaRouter
+from maaskit.local.s3_conditional import make_conditional_writes_atomic
 from maaskit.local.template import Template
+
+# S3's conditional writes are atomic; moto's are made so for every test that uses these fixtures
+# or mock_aws directly (the registry's version claims race in tests).
+make_conditional_writes_atomic()
 
 DUMMY_CREDENTIALS = {
     **PLACEHOLDER_CREDENTIALS,
