@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import functools
 import os
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import boto3
 import botocore.loaders
 import botocore.session
 import pytest
 from moto import mock_aws
-from moto.s3.responses import S3Response
 
 from maaskit.registry.catalog import Registry
 from maaskit.registry.store import ObjectStore
@@ -50,27 +47,6 @@ os.environ.pop("AWS_PROFILE", None)
 # data: one loader for the whole test process serves them parsed once. Sessions, credentials
 # and clients stay per session, as they are.
 botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
-
-# S3 checks a conditional PUT (If-None-Match / If-Match) and writes it as one step; moto
-# checks, then writes, so two threads can both pass the check (seen: two publishers both
-# claiming version 2 in test_concurrent_publishers_never_share_a_version). Conditional PUTs
-# are made one at a time here, as S3 makes them atomic. Only conditional ones: an unconditional
-# PUT may trigger a handler (S3 notification) that writes from threads of its own.
-_CONDITIONAL_PUTS = threading.RLock()
-
-
-def _atomic_when_conditional(put_object: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    @functools.wraps(put_object)
-    def put(self: Any) -> Any:
-        if "If-None-Match" in self.headers or "If-Match" in self.headers:
-            with _CONDITIONAL_PUTS:
-                return put_object(self)
-        return put_object(self)
-
-    return put
-
-
-S3Response.put_object = _atomic_when_conditional(S3Response.put_object)  # type: ignore[method-assign,assignment]
 
 
 @pytest.fixture(autouse=True)
