@@ -232,3 +232,38 @@ def test_an_invocation_keeps_the_handlers_reply_for_callers_in_process(tmp_path:
     router.register("fn", _function(tmp_path, source))
     invocation = router.invoke("fn", {})
     assert invocation.value == json.loads(invocation.payload) == {"statusCode": 200, "body": "x"}
+
+
+def test_reading_the_whole_environment_never_trips_over_an_invocation_ending() -> None:
+    # Given one thread's invocations setting and removing their variables, over and over
+    import urllib.request
+
+    overlay = EnvironOverlay()
+    stop = threading.Event()
+
+    def invocations() -> None:
+        while not stop.is_set():
+            with overlay.applied({f"MAASKIT_RACE_{i}": "x" for i in range(20)}):
+                pass
+
+    churn = threading.Thread(target=invocations)
+    churn.start()
+    errors: list[BaseException] = []
+    try:
+        # When another thread reads the whole environment meanwhile, as botocore's proxy
+        # lookup does on every request
+        for _ in range(3000):
+            try:
+                urllib.request.getproxies_environment()
+                dict(os.environ.items())
+                list(os.environ.values())
+                os.environ.copy()
+            except KeyError as err:
+                errors.append(err)
+    finally:
+        stop.set()
+        churn.join()
+
+    # Then no read saw a key vanish under it, and nothing was left behind
+    assert errors == []
+    assert not [key for key in os.environ if key.startswith("MAASKIT_RACE_")]

@@ -12,10 +12,45 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
 from contextlib import contextmanager
 
 from maaskit.local.lambda_function import FunctionSpec
+
+
+class _SnapshotEnviron(os._Environ[str]):  # the class of os.environ itself
+    """``os.environ`` whose iterations read one snapshot of it.
+
+    ``os.environ.items()`` lists the keys, then reads each: a key that another thread's
+    invocation removes in between is a ``KeyError`` in code that never touched it (botocore's
+    proxy lookup does this on every request). Here the keys and values come from one copy of
+    the underlying dict, taken atomically. Reads of one key and writes are unchanged.
+    """
+
+    def _snapshot(self) -> dict[str, str]:
+        data = self._data.copy()  # type: ignore[attr-defined]  # os._Environ's own dict
+        return {self.decodekey(key): self.decodevalue(value) for key, value in data.items()}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._snapshot())
+
+    def keys(self) -> KeysView[str]:
+        return self._snapshot().keys()
+
+    def items(self) -> ItemsView[str, str]:
+        return self._snapshot().items()
+
+    def values(self) -> ValuesView[str]:
+        return self._snapshot().values()
+
+    def copy(self) -> dict[str, str]:
+        return self._snapshot()
+
+
+def _snapshot_iterations() -> None:
+    """Give ``os.environ`` snapshot iterations, once per process, before it is shared."""
+    if type(os.environ) is os._Environ:
+        os.environ.__class__ = _SnapshotEnviron
 
 
 class EnvironOverlay:
@@ -45,6 +80,7 @@ class EnvironOverlay:
             self.pop(token)
 
     def push(self, env: Mapping[str, str]) -> int:
+        _snapshot_iterations()
         with self._lock:
             token = next(self._tokens)
             self._layers[token] = dict(env)
