@@ -137,8 +137,11 @@ class InferenceService:
             if answer.truncated:
                 reply["truncated"] = answer.truncated
             return reply
-        refuse_text_for_tensor_model(model.signature, request.values.values())
-        inputs = protocol.simple_inputs(request, model.signature)
+        try:
+            inputs = protocol.simple_inputs(request, model.signature)
+        except InvalidRequest:  # strings are refused there; say why text is, if it was text
+            refuse_text_for_tensor_model(model.signature, request.values.values())
+            raise
         outputs = self._timed_run(model, inputs, None, timer)
         return protocol.simple_response(model.name, model.version, outputs)
 
