@@ -19,22 +19,7 @@ import requests
 from maaskit.local.ports import PortInUseError
 from maaskit.local.stack import LocalStack, StackOptions
 from tests.e2e.conftest import ROOT, SAMPLE_TEMPLATE, start_stack
-from tests.support.ports import worker_ports
-
-
-def _port_is_free(port: int) -> bool:
-    """Whether a new server could listen on ``port`` now.
-
-    With SO_REUSEADDR, as every server sets it: the connections the test made may leave the
-    port in TIME_WAIT for a minute, which is not a listener left behind.
-    """
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+from tests.support.ports import port_is_free, worker_ports
 
 
 def test_a_route_added_to_a_copy_of_the_template_is_served(tmp_path: Path) -> None:
@@ -157,5 +142,5 @@ def test_local_up_runs_until_a_signal_and_leaves_nothing(
             process.wait()
     assert process.returncode == 0
     assert "stopped." in out
-    assert _port_is_free(api_port)
-    assert _port_is_free(aws_port)
+    assert port_is_free(api_port)
+    assert port_is_free(aws_port)

@@ -34,7 +34,12 @@ def _ephemeral() -> tuple[int, int]:
     return (int(low), int(high))
 
 
-def _bindable(port: int) -> bool:
+def port_is_free(port: int) -> bool:
+    """Whether a new server could listen on ``port`` now.
+
+    With SO_REUSEADDR, as every server sets it: connections a test made may leave the port in
+    TIME_WAIT for a minute, which is not a listener left behind.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -60,7 +65,7 @@ def worker_port(taken: set[int] | None = None) -> int:
     ]
     random.SystemRandom().shuffle(candidates)
     for port in candidates:
-        if _bindable(port):
+        if port_is_free(port):
             return port
     raise RuntimeError(f"no free port in {start}-{start + WORKER_BLOCK - 1} outside {low}-{high}")
 
