@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from http.server import BaseHTTPRequestHandler
 
-from maaskit.local.api_server import ApiHttpServer
+from maaskit.local.api_server import listen
 
 BURST = 32
 
@@ -14,10 +13,10 @@ BURST = 32
 def test_a_burst_of_connections_waits_for_the_accept_loop_instead_of_being_refused() -> None:
     # Given the server bound and listening, its accept loop busy (not accepting yet): with
     # socketserver's backlog of 5, the kernel dropped the rest and clients saw resets
-    server = ApiHttpServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    port = int(server.server_address[1])
+    server = listen("127.0.0.1", 0)
+    port = int(server.getsockname()[1])
     with contextlib.ExitStack() as opened:
-        opened.callback(server.server_close)
+        opened.callback(server.close)
         # When 32 clients connect at once
         for _ in range(BURST):
             connection = socket.create_connection(("127.0.0.1", port), timeout=0.5)

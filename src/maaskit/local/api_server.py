@@ -5,19 +5,26 @@ at the root of ``http://127.0.0.1:PORT/``, as ``sam local start-api`` does, and 
 ``/{Stage}/`` so the deployed URL's path works unchanged. Every request becomes a REST proxy
 event (:mod:`maaskit.local.apigw`) and goes to the Lambda router in process. No API key or
 IAM signature is checked locally.
+
+One asyncio loop on its own thread reads, parses (:mod:`maaskit.local.http11`) and answers
+every connection, and invokes the function itself, one request at a time: a Lambda sandbox
+runs one invocation at a time anyway, and a thread per connection (or a worker per function)
+spent more than the handler's own time handing the interpreter lock between threads that
+all waited for the same function. The embedded AWS serves on its own threads, so a handler
+that calls S3 or invokes another function does not need the loop. A handler that calls this
+same API over HTTP would wait for itself: the loop is busy with that handler.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from email.utils import formatdate
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 
 from maaskit.local.apigw import (
     BAD_GATEWAY,
@@ -28,6 +35,15 @@ from maaskit.local.apigw import (
     build_event,
     json_response,
     parse_reply,
+)
+from maaskit.local.http11 import (
+    CONTINUE,
+    ChunkedBody,
+    HttpError,
+    RequestHead,
+    encode_response,
+    error_response,
+    parse_head,
 )
 from maaskit.local.lambda_router import Invocation
 from maaskit.local.ports import port_error
@@ -43,11 +59,17 @@ LISTEN_BACKLOG = 128
 Invoke = Callable[[str, dict[str, Any]], Invocation]
 
 
-class ApiHttpServer(ThreadingHTTPServer):
-    """The HTTP server under :class:`LocalApi`: a thread per connection, a deep backlog."""
-
-    request_queue_size = LISTEN_BACKLOG
-    daemon_threads = True
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket with a deep backlog; ``OSError`` if the port is taken."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 class LocalApi:
@@ -79,7 +101,7 @@ class LocalApi:
         self._staged = {
             api.stage: RouteTable(api.routes) for api in reversed(self.apis) if api.routes
         }
-        self._server: ApiHttpServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
     # request handling -----------------------------------------------------------------
@@ -125,191 +147,174 @@ class LocalApi:
 
     def start(self) -> None:
         """Bind and serve in a background thread; a taken port raises ``PortInUseError``."""
-        handler = _handler_class(self)
         try:
-            server = ApiHttpServer((self.host, self.port), handler)
+            sock = listen(self.host, self.port)
         except OSError as err:
             raise port_error(err, self.port, "local API", "--api-port") from None
-        self.port = int(server.server_address[1])
-        self._server = server
+        self.port = int(sock.getsockname()[1])
+        loop = self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
         self._thread = threading.Thread(
-            target=server.serve_forever, name="maaskit-local-api", daemon=True
+            target=self._serve, args=(loop, sock, ready), name="maaskit-local-api", daemon=True
         )
         self._thread.start()
+        ready.wait()
+
+    def _serve(
+        self, loop: asyncio.AbstractEventLoop, sock: socket.socket, ready: threading.Event
+    ) -> None:
+        asyncio.set_event_loop(loop)
+        connections: set[_Connection] = set()
+        try:
+            server = loop.run_until_complete(
+                loop.create_server(
+                    lambda: _Connection(self, connections), sock=sock, backlog=LISTEN_BACKLOG
+                )
+            )
+        except BaseException:
+            sock.close()
+            loop.close()
+            raise
+        finally:
+            ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            server.close()
+            for connection in list(connections):
+                connection.abort()
+            loop.run_until_complete(asyncio.sleep(0))  # let the transports close
+            loop.close()
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        loop, thread = self._loop, self._thread
+        self._loop = self._thread = None
+        if loop is not None and thread is not None and thread.is_alive():
+            loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(timeout=10)
 
 
-_MAX_HEADER_LINE = 65536
-_MAX_HEADERS = 100
-_SERVER_LINE = "Server: maaskit-local"
+class _Connection(asyncio.Protocol):
+    """One client connection: its requests answered in the order they came."""
 
+    def __init__(self, api: LocalApi, connections: set[_Connection]) -> None:
+        self._api = api
+        self._connections = connections
+        self._transport: asyncio.Transport | None = None
+        self._peer = "127.0.0.1"
+        self._buffer = bytearray()
+        self._head: RequestHead | None = None  # of a request whose body is still arriving
+        self._body_start = 0
+        self._chunked: ChunkedBody | None = None
+        self._continued = False
 
-class RequestHeaders:
-    """Request headers in their order, looked up without regard to case."""
+    # asyncio.Protocol -----------------------------------------------------------------
 
-    def __init__(self) -> None:
-        self._items: list[tuple[str, str]] = []
-        self._lookup: dict[str, str] = {}
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # a TCP server's: always a stream
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self._peer = str(peer[0])
+        self._connections.add(self)
 
-    def add(self, name: str, value: str) -> None:
-        self._items.append((name, value))
-        self._lookup.setdefault(name.lower(), value)
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._connections.discard(self)
+        self._transport = None
 
-    def get(self, name: str, default: str | None = None) -> str | None:
-        return self._lookup.get(name.lower(), default)
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        self._answer_complete_requests(closing=False)
 
-    def items(self) -> list[tuple[str, str]]:
-        return list(self._items)
+    def eof_received(self) -> bool:
+        """The client sent all it will: answer what is complete, then close."""
+        self._answer_complete_requests(closing=True)
+        self.close()
+        return True
 
-    def __len__(self) -> int:
-        return len(self._items)
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
 
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
 
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
+    # requests -------------------------------------------------------------------------
 
-
-_date_cache: list[Any] = [0, ""]
-
-
-def _http_date() -> str:
-    """The Date header, formatted once a second."""
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache[:] = [now, formatdate(now, usegmt=True)]
-    return str(_date_cache[1])
-
-
-def _content_length(value: str | None) -> int | None:
-    """The declared body size; ``None`` when it is not a size in bytes."""
-    if not value:
-        return 0
-    value = value.strip()
-    return int(value) if value.isdigit() else None
-
-
-def _read_chunked(stream: Any) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        size = int(stream.readline().split(b";", 1)[0].strip() or b"0", 16)
-        if size == 0:
-            while stream.readline() not in (b"\r\n", b"\n", b""):
-                pass
-            return b"".join(chunks)
-        chunks.append(stream.read(size))
-        stream.readline()
-
-
-def _handler_class(api: LocalApi) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as API Gateway offers
-        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm
-        # and the client's delayed ACK add ~40 ms to every keep-alive request.
-        disable_nagle_algorithm = True
-        server_version = "maaskit-local"
-
-        def _serve(self) -> None:
+    def _answer_complete_requests(self, *, closing: bool) -> None:
+        """Answer every complete request in the buffer, in order (pipelining)."""
+        while self._transport is not None and not self._transport.is_closing():
+            try:
+                read = self._read_request()
+            except HttpError as err:
+                log.debug("refused a request from %s: %s", self._peer, err.message)
+                self._transport.write(error_response(err))
+                self.close()
+                return
+            if read is None:
+                return
+            head, request = read
             started = time.perf_counter()
-            path, _, query = self.path.partition("?")
-            length = _content_length(self.headers.get("Content-Length"))
-            if length is None:
-                self.send_error(400, "Bad Content-Length: send the body's size in bytes")
-                return
-            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                body = _read_chunked(self.rfile)
-            else:
-                body = self.rfile.read(length) if length else b""
-            request = HttpRequest(
-                method=self.command,
-                path=path,
-                query=query,
-                headers=list(self.headers.items()),
-                body=body,
-                source_ip=self.client_address[0],
-            )
             try:
-                response = api.handle(request)
+                response = self._api.handle(request)
             except Exception:
-                log.exception("the local API failed on %s %s", self.command, path)
+                log.exception("the local API failed on %s %s", head.method, request.path)
                 response = BAD_GATEWAY
-            try:
-                self._write_response(response)
-            except (BrokenPipeError, ConnectionResetError):  # the client left: nobody to tell
-                log.debug("%s %s: the client closed the connection first", self.command, path)
-                self.close_connection = True
-                return
-            elapsed = (time.perf_counter() - started) * 1000
-            log.info('"%s %s" %d %.1f ms', self.command, self.path, response.status, elapsed)
+            self._answer(head, response, started, close=closing and not self._buffer)
 
-        def parse_request(self) -> bool:
-            """The request line and headers, read without the e-mail parser (most of the
-            front's own cost per request); anything unusual goes to the standard parser."""
-            raw: bytes = self.raw_requestline  # type: ignore[attr-defined]
-            words = raw.decode("iso-8859-1").rstrip("\r\n").split(" ")
-            if len(words) != 3 or words[2] not in ("HTTP/1.1", "HTTP/1.0"):
-                return super().parse_request()
-            self.command, self.path, self.request_version = words
-            self.requestline = " ".join(words)
-            headers = RequestHeaders()
-            while True:
-                line = self.rfile.readline(_MAX_HEADER_LINE + 1)
-                if len(line) > _MAX_HEADER_LINE or len(headers) > _MAX_HEADERS:
-                    self.close_connection = True
-                    self.send_error(431, "Request header fields too large")
-                    return False
-                if line in (b"\r\n", b"\n", b""):
-                    break
-                name, colon, value = line.decode("iso-8859-1").partition(":")
-                if not colon or not name.strip():
-                    self.close_connection = True
-                    self.send_error(400, "Bad request header line")
-                    return False
-                headers.add(name.strip(), value.strip())
-            self.headers = headers  # type: ignore[assignment]
-            connection = (headers.get("Connection") or "").lower()
-            self.close_connection = connection == "close" or (
-                self.request_version == "HTTP/1.0" and connection != "keep-alive"
+    def _read_request(self) -> tuple[RequestHead, HttpRequest] | None:
+        head = self._head
+        if head is None:
+            parsed = parse_head(self._buffer)
+            if parsed is None:
+                return None
+            head, self._body_start = parsed
+            self._head = head
+            self._continued = False
+        start = self._body_start
+        if head.chunked:
+            chunked = self._chunked = self._chunked or ChunkedBody()
+            decoded = chunked.feed(self._buffer, start)
+            if decoded is None:
+                self._ask_for_body(head)
+                return None
+            body, used = decoded
+            end = start + used
+        else:
+            end = start + head.content_length
+            if len(self._buffer) < end:
+                self._ask_for_body(head)
+                return None
+            body = bytes(self._buffer[start:end])
+        del self._buffer[:end]
+        self._head = self._chunked = None
+        path, _, query = head.target.partition("?")
+        return head, HttpRequest(head.method, path, query, head.headers, body, self._peer)
+
+    def _ask_for_body(self, head: RequestHead) -> None:
+        if head.expects_continue and not self._continued and self._transport is not None:
+            self._continued = True
+            self._transport.write(CONTINUE)
+
+    def _answer(
+        self, head: RequestHead, response: HttpResponse, started: float, *, close: bool
+    ) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():  # the client left: nobody to tell
+            log.debug("%s %s: the client closed the connection first", head.method, head.target)
+            return
+        close = close or not head.keep_alive
+        transport.write(
+            encode_response(
+                response.status,
+                response.headers,
+                response.body,
+                close=close,
+                head_only=head.method == "HEAD",
             )
-            if (headers.get("Expect") or "").lower() == "100-continue":
-                return self.handle_expect_100()
-            return True
-
-        def send_error(
-            self, code: int, message: str | None = None, explain: str | None = None
-        ) -> None:
-            """A request the front cannot read: a JSON message, then the connection closes."""
-            self.close_connection = True
-            text = f"{_reason(code)}: {message}" if message else _reason(code)
-            self._write_response(json_response(code, {"message": text}))
-            log.debug("refused a request: %d %s", code, text)
-
-        def _write_response(self, response: HttpResponse) -> None:
-            """Status line, headers and body in one write (one segment for small replies)."""
-            lines = [f"HTTP/1.1 {response.status} {_reason(response.status)}", _SERVER_LINE]
-            lines.append(f"Date: {_http_date()}")
-            for name, value in response.headers:
-                if name.lower() not in ("content-length", "connection", "transfer-encoding"):
-                    lines.append(f"{name}: {value}")
-            lines.append(f"Content-Length: {len(response.body)}")
-            if self.close_connection:
-                lines.append("Connection: close")
-            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", errors="replace")
-            self.wfile.write(head if self.command == "HEAD" else head + response.body)
-
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve  # noqa: N815
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug(format, *args)
-
-    return Handler
+        )
+        if close:
+            transport.close()
+        elapsed = (time.perf_counter() - started) * 1000
+        log.info('"%s %s" %d %.1f ms', head.method, head.target, response.status, elapsed)
