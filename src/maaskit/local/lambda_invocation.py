@@ -12,7 +12,7 @@ import time
 import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from maaskit.local.lambda_function import FunctionSpec, Handler, LambdaContext
@@ -123,14 +123,33 @@ def run_invocation(
     )
 
 
-def _with_error_payload(invocation: Invocation) -> Invocation:
+def _error(
+    *,
+    spec: FunctionSpec,
+    request_id: str,
+    source: str,
+    duration_ms: float,
+    error_type: str,
+    message: str,
+    stack_trace: tuple[str, ...] = (),
+) -> Invocation:
+    """An invocation that failed, with the error document Lambda returns as its payload."""
     document = {
-        "errorType": invocation.error_type,
-        "errorMessage": invocation.error_message,
-        "requestId": invocation.request_id,
-        "stackTrace": list(invocation.stack_trace),
+        "errorType": error_type,
+        "errorMessage": message,
+        "requestId": request_id,
+        "stackTrace": list(stack_trace),
     }
-    return replace(invocation, payload=json.dumps(document))
+    return Invocation(
+        function_name=spec.name,
+        request_id=request_id,
+        source=source,
+        payload=json.dumps(document),
+        duration_ms=duration_ms,
+        error_type=error_type,
+        error_message=message,
+        stack_trace=stack_trace,
+    )
 
 
 def failed(
@@ -148,34 +167,30 @@ def failed(
         message = f"Unable to import module of {spec.name} ({spec.handler}): {error!r}"
     elif error_type == MARSHAL_ERROR:
         message = f"Unable to marshal response: {message}"
-    invocation = Invocation(
-        function_name=spec.name,
+    return _error(
+        spec=spec,
         request_id=request_id,
         source=source,
-        payload="",
         duration_ms=duration_ms,
         error_type=error_type or type(error).__name__,
-        error_message=message,
+        message=message,
         stack_trace=tuple(traceback.format_tb(error.__traceback__)),
     )
-    return _with_error_payload(invocation)
 
 
 def timed_out(
     *, spec: FunctionSpec, request_id: str, source: str, duration_ms: float
 ) -> Invocation:
     """The invocation of a handler that ran past the function's timeout."""
-    invocation = Invocation(
-        function_name=spec.name,
+    return _error(
+        spec=spec,
         request_id=request_id,
         source=source,
-        payload="",
         duration_ms=duration_ms,
         error_type=TIMEOUT_ERROR,
-        error_message=(
+        message=(
             f"{request_id} Task timed out after {spec.timeout_s:.2f} seconds "
             f"(ran {duration_ms / 1000:.2f} s locally; raise the function's Timeout "
             "or do less per invocation)"
         ),
     )
-    return _with_error_payload(invocation)
