@@ -53,8 +53,8 @@ from maaskit.local.template import ApiDef
 log = logging.getLogger("maaskit-local.api")
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own limit
-# The listen backlog. socketserver's default of 5 reset fresh connections when 16 clients
-# connected at once to a busy stack (the accept loop shares the interpreter with handlers).
+# The listen backlog. The old front's 5 (socketserver's default) reset fresh connections when
+# 16 clients connected at once to a busy stack: the loop accepts only between requests.
 LISTEN_BACKLOG = 128
 Invoke = Callable[[str, dict[str, Any]], Invocation]
 
