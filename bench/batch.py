@@ -44,6 +44,8 @@ BUCKET = "maaskit-bench"
 BATCH_SIZE = 1024
 ROUNDS = 5  # timed rounds per figure, after one untimed warm-up run of every side
 TOKENS = 16
+# Which parts to run (comma-separated): npy, text, rss; all by default.
+PARTS = set(os.environ.get("BENCH_BATCH_PARTS", "npy,text,rss").split(","))
 
 Side = Callable[[], tuple[int, float]]  # one timed run: (rows, seconds)
 
@@ -341,11 +343,12 @@ def main() -> None:
     with _common.moto_server() as endpoint, tempfile.TemporaryDirectory() as scratch:
         bench = Bench(endpoint, Path(scratch))
 
-        for case, model, rows in (
+        npy_cases = (
             ("mlp_10k", "mlp", mlp_100k[:10_000].copy()),
             ("mlp_100k", "mlp", mlp_100k),
             ("minilm_10k", "minilm", _minilm_rows(10_000)),
-        ):
+        )
+        for case, model, rows in npy_cases if "npy" in PARTS else ():
             path = bench.scratch / f"{case}.npy"
             path.write_bytes(_npy(rows))
             key = f"batch/in/{model}/{case}.npy"
@@ -384,7 +387,7 @@ def main() -> None:
                     f"{median(rates['core']) / median(rates['raw']):.3f}x raw"
                 )
 
-        for fmt, body in _text_versions(mlp_100k).items():
+        for fmt, body in _text_versions(mlp_100k).items() if "text" in PARTS else ():
             case = f"mlp_100k_{fmt.replace('.', '_')}"
             key = f"batch/in/mlp/{case}.{fmt.rsplit('.', 1)[-1]}"
             bench.put(key, body)
@@ -404,13 +407,14 @@ def main() -> None:
                 )
 
         # Memory, each side in a fresh process; at ten times the rows ours should stay put.
-        for case, rows in (("10k", mlp_100k[:10_000]), ("100k", mlp_100k)):
-            ours_mb, raw_mb = bench.rss(case, "mlp", rows)
-            figures.append(_common.bench_line(f"batch_rss_{case}", ours_mb, raw_mb, "MB"))
-        ours_mb, raw_mb = bench.rss(
-            "1m", "mlp", rng.normal(size=(1_000_000, 64)).astype(np.float32)
-        )
-        print(f"mlp_1m (256 MB in): peak RSS ours {ours_mb:.0f} MB, raw {raw_mb:.0f} MB")
+        if "rss" in PARTS:
+            for case, rows in (("10k", mlp_100k[:10_000]), ("100k", mlp_100k)):
+                ours_mb, raw_mb = bench.rss(case, "mlp", rows)
+                figures.append(_common.bench_line(f"batch_rss_{case}", ours_mb, raw_mb, "MB"))
+            ours_mb, raw_mb = bench.rss(
+                "1m", "mlp", rng.normal(size=(1_000_000, 64)).astype(np.float32)
+            )
+            print(f"mlp_1m (256 MB in): peak RSS ours {ours_mb:.0f} MB, raw {raw_mb:.0f} MB")
     for line in figures:
         print(line)
 

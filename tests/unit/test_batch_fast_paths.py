@@ -14,9 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from maaskit.batch.formats import RowBatch, Window, line_blocks
-from maaskit.batch.formats.csv import CsvReader, _plain_numbers
+from maaskit.batch.formats.csv import CsvReader
 from maaskit.batch.formats.jsonl import JsonLinesReader, JsonLinesWriter, _fast_records
 from maaskit.batch.formats.npy import NpyReader
+from maaskit.batch.formats.numbers import parse_csv_matrix
 from maaskit.onnxmodel.signature import Signature, TensorSpec
 from maaskit.serving.protocol import encode_json
 
@@ -197,7 +198,7 @@ def test_a_csv_window_of_bare_numbers_needs_no_loadtxt(monkeypatch: pytest.Monke
     assert list(reader.windows([b"a,b,c\n"])) == []
 
     def refuse(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError("loadtxt called for a window orjson reads")
+        raise AssertionError("loadtxt called for a window simdjson reads")
 
     monkeypatch.setattr(np, "loadtxt", refuse)
     window = reader._window(2, [b"1,2.5,-3e2", b"4, 5 ,6"])
@@ -205,8 +206,10 @@ def test_a_csv_window_of_bare_numbers_needs_no_loadtxt(monkeypatch: pytest.Monke
 
 
 def test_csv_numbers_json_cannot_read_still_parse_at_once() -> None:
-    assert _plain_numbers(b"1,2.5,-3e2\n4,5,6").tolist() == [[1, 2.5, -300], [4, 5, 6]]  # type: ignore[union-attr]
-    assert _plain_numbers(b".5,+1,2\n1,2,3") is None  # not JSON: numpy's parser takes it
+    matrix = parse_csv_matrix(b"1,2.5,-3e2\n4,5,6", 2, 3)
+    assert matrix is not None
+    assert matrix.tolist() == [[1, 2.5, -300], [4, 5, 6]]
+    assert parse_csv_matrix(b".5,+1,2\n1,2,3", 2, 3) is None  # not JSON: numpy's parser takes it
     reader = CsvReader(FEATURES, batch_size=100, max_line_bytes=1000)
     assert list(reader.windows([b"a,b,c\n"])) == []
     window = reader._window(2, [b".5,+1,2", b"1,2,3"])

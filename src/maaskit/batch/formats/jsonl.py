@@ -30,6 +30,7 @@ from maaskit.batch.formats.base import (
     line_blocks,
     too_long,
 )
+from maaskit.batch.formats.numbers import parse_json_rows
 from maaskit.errors import InvalidRequest
 from maaskit.onnxmodel.signature import Signature
 from maaskit.onnxmodel.tensors import check_names, prepare_inputs
@@ -84,34 +85,18 @@ class JsonLinesReader:
     def _fast(self, first: int, lines: Sequence[bytes | None]) -> Window | None:
         """Every line of a numeric window parsed and stacked at once, or ``None`` (use ``_slow``).
 
-        Each line goes through ``orjson.loads`` on its own: one parse of the lines joined
-        into an array would be a little cheaper, but brackets left open on one line and
-        closed on the next would then parse as rows that no single line holds. The window
-        is then stacked by numpy in one call and checked as a whole; anything that is not
-        a window of numeric rows of one shape (text, a bad line, ragged rows, a value the
-        input type refuses) sends the whole window to the line-by-line path, which names
-        each bad line.
+        Anything that is not a window of numeric rows of one shape (text, a bad line, ragged
+        rows, a value the input type refuses) sends the whole window to the line-by-line
+        path, which names each bad line.
         """
         if None in lines:
             return None
-        try:
-            bodies = list(map(orjson.loads, lines))  # type: ignore[arg-type]
-        except orjson.JSONDecodeError:  # a bad line, or a blank one
+        arrays = self._simd_arrays(lines) or self._orjson_arrays(lines)  # type: ignore[arg-type]
+        if arrays is None:
             return None
-        bound = self._bind_window(bodies)
-        if bound is None:
-            return None
-        values, wrapper = bound
-        numbers = wrapper is not None and _numbers_only(lines, wrapper)  # type: ignore[arg-type]
-        arrays: dict[str, np.ndarray] = {}
         forms: set[tuple[bool, int]] = set()
         for spec in self.signature.inputs:
-            # numpy finds a common type slowly; told one, it converts at C speed (6x here)
-            dtype = np.float64 if numbers and spec.dtype.kind == "f" else None
-            try:
-                array = np.asarray(values[spec.name], dtype=dtype)
-            except (ValueError, TypeError, OverflowError):  # ragged
-                return None
+            array = arrays[spec.name]
             rank = len(spec.shape)
             if array.dtype.kind not in "biuf" or rank == 0:
                 return None
@@ -121,10 +106,9 @@ class JsonLinesReader:
                 forms.add((False, 1))
             elif array.ndim == rank + 1 and array.shape[1] > 0:  # a batch of rows per line
                 forms.add((True, array.shape[1]))
-                array = array.reshape((-1, *array.shape[2:]))
+                arrays[spec.name] = array.reshape((-1, *array.shape[2:]))
             else:
                 return None
-            arrays[spec.name] = array
         if len(forms) != 1:
             return None
         batched, size = forms.pop()
@@ -140,6 +124,44 @@ class JsonLinesReader:
             batched=np.full(count, batched, np.bool_),
         )
         return Window(groups=[batch])
+
+    def _simd_arrays(self, lines: Sequence[bytes]) -> dict[str, np.ndarray] | None:
+        """A single float input's window of bare arrays or ``{"input": array}`` lines, read
+        by simdjson into one float64 array (see ``numbers.parse_json_rows``); ``None``: not that.
+        """
+        if self._single is None or self.signature.inputs[0].dtype.kind != "f":
+            return None
+        values = _unwrapped(lines)
+        if values is None:
+            return None
+        array = parse_json_rows(values)
+        return None if array is None else {self._single: array}
+
+    def _orjson_arrays(self, lines: Sequence[bytes]) -> dict[str, np.ndarray] | None:
+        """Each line through ``orjson.loads`` on its own, then stacked by numpy per input.
+
+        One parse of the lines joined into an array would be a little cheaper, but brackets
+        left open on one line and closed on the next would then parse as rows that no single
+        line holds (``numbers.parse_json_rows`` proves they cannot before it joins lines).
+        """
+        try:
+            bodies = list(map(orjson.loads, lines))
+        except orjson.JSONDecodeError:  # a bad line, or a blank one
+            return None
+        bound = self._bind_window(bodies)
+        if bound is None:
+            return None
+        values, wrapper = bound
+        numbers = wrapper is not None and _numbers_only(lines, wrapper)
+        arrays: dict[str, np.ndarray] = {}
+        for spec in self.signature.inputs:
+            # numpy finds a common type slowly; told one, it converts at C speed (6x here)
+            dtype = np.float64 if numbers and spec.dtype.kind == "f" else None
+            try:
+                arrays[spec.name] = np.asarray(values[spec.name], dtype=dtype)
+            except (ValueError, TypeError, OverflowError):  # ragged
+                return None
+        return arrays
 
     def _bind_window(self, bodies: list[Any]) -> tuple[dict[str, list[Any]], bytes | None] | None:
         """Input name -> one value per line, when every line has the same plain form; with
@@ -313,6 +335,25 @@ class JsonLinesWriter:
 
     def finish(self, rows_out: int) -> tuple[bytes, bytes]:
         return b"", b""
+
+
+def _unwrapped(lines: Sequence[bytes]) -> list[bytes] | None:
+    """The value of each line when all are bare, or all are ``{"input": value}`` spelled
+    alike (the same text before the value and after it, as one writer makes them)."""
+    head = lines[0]
+    opening = head.find(b"[")
+    if opening < 0:
+        return None
+    if opening == 0 or not head[:opening].strip():
+        return list(lines)
+    prefix = head[:opening]
+    suffix = head[head.rfind(b"]") + 1 :]
+    if prefix.translate(None, b" \t") != b'{"input":' or suffix.strip() != b"}":
+        return None
+    start, cut = len(prefix), len(suffix)
+    if not all(line.startswith(prefix) and line.endswith(suffix) for line in lines):
+        return None
+    return [line[start : len(line) - cut] for line in lines]
 
 
 def _numbers_only(lines: Sequence[bytes], wrapper: bytes) -> bool:

@@ -1,0 +1,159 @@
+"""Numeric windows parsed whole by simdjson: exactly what line-by-line parsing gives, or nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from maaskit.batch.formats.csv import CsvReader
+from maaskit.batch.formats.jsonl import JsonLinesReader
+from maaskit.batch.formats.numbers import parse_csv_matrix, parse_json_rows
+from maaskit.onnxmodel.signature import Signature, TensorSpec
+
+FEATURES = Signature(
+    inputs=(TensorSpec("input", "FP32", ("batch", 3)),),
+    outputs=(TensorSpec("y", "FP32", ("batch", 2)),),
+)
+
+
+def one_array_per_line(values: list[bytes]) -> np.ndarray | None:
+    """The reference: each line parsed on its own, all arrays of one shape, as float64."""
+    try:
+        parsed: list[Any] = [orjson.loads(value) for value in values]
+    except orjson.JSONDecodeError:
+        return None
+    if not all(type(row) is list for row in parsed):
+        return None
+    try:
+        array = np.asarray(parsed, dtype=np.float64)
+    except (ValueError, TypeError, OverflowError):  # ragged, or not numbers
+        return None
+    return array if array.ndim >= 2 else None
+
+
+# Lines built from the pieces of JSON in any order: brackets that open on one line and close
+# on another, several arrays on a line, ragged and empty arrays, numbers out of place, and
+# strings, objects and nulls (a string holding brackets and commas among them).
+token = st.sampled_from(
+    [b"[", b"]", b",", b" ", b"1", b"-2.5", b"3e2", b"0", b'"[,]"', b"{", b"}", b":", b"null"]
+)
+line = st.lists(token, min_size=1, max_size=14).map(b"".join)
+regular = st.sampled_from([b"[1, 2]", b"[[1, 2], [3, 4]]", b"[0.5,-1]", b"[[7,8],[9,0]]"])
+
+
+@given(values=st.lists(line | regular, min_size=1, max_size=6))
+def test_a_window_parses_to_the_lines_own_arrays_or_to_nothing(values: list[bytes]) -> None:
+    expected = one_array_per_line(values)
+    got = parse_json_rows(values)
+    if expected is None:
+        assert got is None
+    elif got is not None:
+        assert got.shape == expected.shape
+        assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize(
+    ("values", "shape"),
+    [
+        ([b"[1, 2, 3]", b"[4.5,5,6e2]"], (2, 3)),
+        ([b"[[1, 2], [3, 4], [5, 6]]"] * 3, (3, 3, 2)),
+        ([b"  [1]  ", b"[-0.0]"], (2, 1)),
+        ([b"[1.7976931348623157e308, 5e-324, 123456789012345678]"], (1, 3)),
+    ],
+)
+def test_regular_windows_are_read(values: list[bytes], shape: tuple[int, ...]) -> None:
+    got = parse_json_rows(values)
+    expected = one_array_per_line(values)
+    assert got is not None
+    assert expected is not None
+    assert got.shape == shape
+    assert np.array_equal(got, expected)
+    assert [np.signbit(x) for x in got.ravel()] == [np.signbit(x) for x in expected.ravel()]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [b"[1],[2]", b"[3],[4]"],  # two arrays a line: joined, they would be four rows
+        [b"[1, 2", b"3]"],  # one array over two lines
+        [b"[1, 2]", b"[3", b"4], [5, 6]"],  # as many numbers as three rows of two
+        [b"[[1, 2], [3]]", b"[[1, 2], [3]]"],  # ragged inside each line
+        [b"[[1, 2], [3], [4, 5, 6]]"] * 2,  # ragged, yet as many numbers as (3, 2)
+        [b"[[1], []]", b"[[2], [3]]"],  # an empty array that looks like one element
+        [b"[]", b"[]"],
+        [b"[1e400]"],  # out of range: the line-by-line path says so
+        [b'[1, "2"]'],
+        [b"[true]"],
+        [b"[1] 2"],
+        [b'[1, "[2]"]', b'[1, "[2]"]'],
+        [b'[{"a": 1}, 2]'],
+        [b"[1, 2] [3, 4]", b"[1, 2] [3, 4]"],
+        [b"[1, 2]", b""],
+    ],
+)
+def test_windows_it_cannot_vouch_for_are_left_to_the_slow_path(values: list[bytes]) -> None:
+    assert parse_json_rows(values) is None
+
+
+def test_jsonl_numeric_windows_never_reach_the_per_line_parser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(*args: Any) -> None:
+        raise AssertionError("orjson.loads called for a window simdjson reads")
+
+    monkeypatch.setattr(orjson, "loads", refuse)
+    reader = JsonLinesReader(FEATURES, batch_size=100, max_line_bytes=1000)
+    for lines in (
+        [b"[1, 2, 3]", b"[4, 5, 6]"],
+        [b'{"input": [1, 2, 3]}', b'{"input": [4, 5, 6]}'],
+        [b'{"input":[[1,2,3],[7,8,9]]}', b'{"input":[[4,5,6],[1,1,1]]}'],
+    ):
+        window = reader._fast(1, lines)
+        assert window is not None
+        [group] = window.groups
+        assert group.inputs["input"].dtype == np.float32
+        assert group.model_rows == 2 * (2 if b"[[" in lines[0] else 1)
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [b'{"input": [1, 2, 3]}', b'{"input":[4, 5, 6]}'],  # spelled differently
+        [b'{"input": [1, 2, 3], "version": 2}'],
+        [b'{"inputs": {"input": [1, 2, 3]}}'],
+    ],
+)
+def test_wrapped_lines_spelled_unlike_the_first_go_the_per_line_way(lines: list[bytes]) -> None:
+    reader = JsonLinesReader(FEATURES, batch_size=100, max_line_bytes=1000)
+    assert reader._simd_arrays(lines) is None
+    fast, slow = reader._fast(1, lines), reader._slow(1, lines)
+    got = fast or slow
+    assert [g.positions.tolist() for g in got.groups] == [g.positions.tolist() for g in slow.groups]
+
+
+def test_csv_matrix_counts_fields_per_line() -> None:
+    matrix = parse_csv_matrix(b"1,2,3\n4,5,6", 2, 3)
+    assert matrix is not None
+    assert matrix.tolist() == [[1, 2, 3], [4, 5, 6]]
+    assert parse_csv_matrix(b"1,2\n3,4,5,6", 2, 3) is None  # as many numbers, ragged
+    assert parse_csv_matrix(b"1,,3\n4,5,6", 2, 3) is None  # an empty cell
+    assert parse_csv_matrix(b"1,2,3\n4,5,", 2, 3) is None
+    assert parse_csv_matrix(b"1e400,2,3", 1, 3) is None
+    assert parse_csv_matrix(b'"1,2",3', 1, 3) is None  # a quoted cell: loadtxt's
+    assert parse_csv_matrix(b"[1,2],3", 1, 3) is None  # JSON would flatten it
+
+
+def test_a_wide_integer_column_is_never_rounded_through_float64() -> None:
+    signature = Signature(
+        inputs=(TensorSpec("input", "INT64", ("batch", 2)),),
+        outputs=(TensorSpec("y", "FP32", ("batch", 1)),),
+    )
+    reader = CsvReader(signature, batch_size=10, max_line_bytes=1000)
+    [window] = list(reader.windows([b"a,b\n9007199254740993,1\n"]))
+    [group] = window.groups
+    assert group.inputs["input"].tolist() == [[9007199254740993, 1]]
