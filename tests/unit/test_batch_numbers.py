@@ -64,6 +64,8 @@ def test_a_window_parses_to_the_lines_own_arrays_or_to_nothing(values: list[byte
         ([b"[[1, 2], [3, 4], [5, 6]]"] * 3, (3, 3, 2)),
         ([b"  [1]  ", b"[-0.0]"], (2, 1)),
         ([b"[1.7976931348623157e308, 5e-324, 123456789012345678]"], (1, 3)),
+        ([b"[1E+2, 1e-7, 0.1000000000000000055511151231257827, -0.0]"], (1, 4)),
+        ([b"[\t1 ,\r2 ]", b"[3,4]"], (2, 2)),
     ],
 )
 def test_regular_windows_are_read(values: list[bytes], shape: tuple[int, ...]) -> None:

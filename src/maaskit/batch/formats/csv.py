@@ -10,8 +10,9 @@ Two ways for columns to map to inputs, decided once from the header:
 
 The output has a ``line`` column (the input's line number) and then each output the same
 way: ``probabilities_0..probabilities_9``. Records are lines: a quoted field may hold commas
-but not line breaks. Numeric files parse with numpy's C parser a window at a time; a window
-it refuses is parsed again line by line to name each bad line and keep the good ones.
+but not line breaks. Numeric files parse a window at a time in C (simdjson, or numpy's
+loadtxt for spellings JSON lacks); a window both refuse is parsed again line by line to
+name each bad line and keep the good ones.
 """
 
 from __future__ import annotations
