@@ -255,3 +255,21 @@ def test_predict_on_a_classifier_returns_labels_not_probabilities() -> None:
     labels = Model("digits", transport=transport).predict([[1.0, 2.0]])  # type: ignore[arg-type]
     assert labels.dtype == np.int64
     assert labels.tolist() == [1]
+
+
+def test_a_complete_v2_body_is_posted_as_given_to_the_alias_version() -> None:
+    reply = {"outputs": [{"name": "y", "datatype": "FP32", "shape": [1, 1], "data": [3]}]}
+    transport = FakeTransport(
+        {
+            ("GET", "models/lin"): {"aliases": {"production": 1}, "versions": [{"version": 1}]},
+            ("POST", "v2/models/lin/versions/1/infer"): reply,
+        }
+    )
+    model = Model("lin", alias="production", transport=transport)  # type: ignore[arg-type]
+    body = {
+        "inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}],
+        "outputs": [{"name": "y"}],
+    }
+
+    assert model.infer_request(body) == reply
+    assert transport.calls[-1][:3] == ("POST", "v2/models/lin/versions/1/infer", body)

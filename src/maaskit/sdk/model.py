@@ -246,7 +246,12 @@ class Model:
                     "data": _jsonable(array.reshape(-1)),
                 }
             )
+        return self.infer_request({"inputs": tensors})
+
+    def infer_request(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A complete V2 request body, posted as given (with its own ``parameters`` or
+        ``outputs``, say); the reply as the server sent it."""
         reply: dict[str, Any] = self.transport.request(
-            "POST", self._v2_path(self._resolved_version()) + "/infer", body={"inputs": tensors}
+            "POST", self._v2_path(self._resolved_version()) + "/infer", body=dict(body)
         )
         return reply

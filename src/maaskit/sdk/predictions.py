@@ -24,10 +24,7 @@ class PredictionOperations(Connection):
         model = self.model(name, version=version, alias=alias)
         if v2:
             if isinstance(data, dict) and isinstance(data.get("inputs"), list):
-                version_part = model._resolved_version()
-                return self.transport.request(
-                    "POST", model._v2_path(version_part) + "/infer", body=data
-                )
+                return model.infer_request(data)
             reply = model.infer_reply(data)
             return {
                 "model_name": reply.get("model_name", name),
