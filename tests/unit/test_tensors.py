@@ -108,3 +108,24 @@ def test_the_largest_finite_values_of_each_float_type_are_kept() -> None:
         top = float(np.finfo(TensorSpec("x", datatype, ()).dtype).max)
         array = to_array([top, -top], TensorSpec("x", datatype, ("batch",)))
         assert array.tolist() == [top, -top]
+
+
+def test_a_float_that_rounds_to_the_float32_maximum_is_kept_as_a_cast_keeps_it() -> None:
+    # Given a number just above float32's largest that the cast rounds down to it
+    top = float(np.finfo(np.float32).max)
+    just_above = 3.4028235e38
+    assert just_above > top
+    # When it is converted for an FP32 input, Then it becomes that largest value, not a refusal
+    array = to_array([just_above, -just_above], TensorSpec("x", "FP32", ("batch",)))
+    assert array.dtype == np.float32
+    assert array.tolist() == [top, -top]
+
+
+def test_a_single_input_model_still_refuses_another_name_and_a_wrong_shape() -> None:
+    # Given a model with one FP32 input of shape [batch, 4]
+    # When a request names another input, or sends a row of another width
+    # Then each is refused with what the model takes
+    with pytest.raises(InvalidRequest, match="unknown input 'x'"):
+        prepare_inputs(FEATURES, {"x": [[1, 2, 3, 4]]})
+    with pytest.raises(InvalidRequest, match="dimension 1 must be 4"):
+        prepare_inputs(FEATURES, {"input": [[1, 2, 3]]})

@@ -48,6 +48,8 @@ def to_array(value: Any, spec: TensorSpec) -> np.ndarray:
                 f"length (expected shape {_describe_shape(spec.shape)})"
             ) from None
     kind = array.dtype.kind
+    if kind == "f" and target.kind == "f" and _within_float_range(array, target):
+        return array.astype(target, copy=False)  # finite and representable: cannot overflow
     if target.kind in "iu" and kind == "f" and array.size and not isinstance(value, np.ndarray):
         array = _exact_integers(value, array, spec)
         kind = array.dtype.kind
@@ -76,6 +78,8 @@ def to_array(value: Any, spec: TensorSpec) -> np.ndarray:
         raise InvalidRequest(
             f"input {spec.name!r} expects {spec.datatype} integers; got fractional numbers"
         )
+    if array.dtype == target and kind in "iu":
+        return array  # already the model's integer type: nothing to convert or range-check
     if target.kind in "iu" and array.size and kind in "iuf":
         _check_range(array.min(), array.max(), spec)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is refused just below
@@ -83,6 +87,28 @@ def to_array(value: Any, spec: TensorSpec) -> np.ndarray:
     if target.kind == "f" and converted.size and not np.isfinite(converted).all():
         raise InvalidRequest(_non_finite(array, spec))
     return converted
+
+
+_FLOAT_MAX: dict[np.dtype[Any], float] = {
+    np.dtype(t): float(np.finfo(t).max) for t in (np.float16, np.float32, np.float64)
+}
+_SMALL_ARRAY = 4096  # values: about where a min and a max stop being cheaper than the cast
+
+
+def _within_float_range(array: np.ndarray, target: np.dtype[Any]) -> bool:
+    """Whether a small array is all finite and within ``target``'s range, so that casting it
+    cannot overflow; ``False`` only means "check exactly".
+
+    An online request is a few rows: there a min and a max cost less than the cast under
+    ``np.errstate`` and the finiteness pass that follow (a Python context manager and two
+    numpy calls, several microseconds a request). A batch window of thousands of rows is
+    the other way round: two passes over the float64 source read more memory than the cast
+    and one pass over its float32 result, so it takes the exact path.
+    """
+    limit = _FLOAT_MAX.get(target)
+    if limit is None or not 0 < array.size <= _SMALL_ARRAY:
+        return False
+    return bool(-limit <= array.min() and array.max() <= limit)
 
 
 def _non_finite(array: np.ndarray, spec: TensorSpec) -> str:
@@ -179,11 +205,18 @@ def check_together(signature: Signature, arrays: Mapping[str, np.ndarray]) -> No
 
 def prepare_inputs(signature: Signature, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Named JSON values (or arrays) to arrays ready for ``session.run``."""
+    if len(signature.inputs) == 1 and len(values) == 1:  # most models: nothing to cross-check
+        spec = signature.inputs[0]
+        if spec.name in values:
+            array = to_array(values[spec.name], spec)
+            check_shape(array, spec)
+            return {spec.name: array}
     check_names(signature, list(values))
     arrays: dict[str, np.ndarray] = {}
     for spec in signature.inputs:
         array = to_array(values[spec.name], spec)
         check_shape(array, spec)
         arrays[spec.name] = array
-    check_together(signature, arrays)
+    if len(arrays) > 1:  # the names were checked above
+        _check_symbolic_dims(arrays, signature)
     return arrays
