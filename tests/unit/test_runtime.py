@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
+import onnx
 import pytest
 
 from maaskit.errors import IntegrityError, InvalidRequest, NotFound
 from maaskit.registry.catalog import Registry, artifact_key, manifest_key
 from maaskit.registry.store import ObjectInfo, ObjectStore
-from maaskit.serving.runtime import ModelRunError, Runtime
+from maaskit.serving.runtime import ModelRunError, NonFiniteOutput, Runtime
 from tests.support import models
 
 
@@ -303,6 +304,22 @@ def test_unknown_output_and_run_failures_are_client_errors(
         model.run(inputs, ["logits"])
     with pytest.raises(ModelRunError, match="could not run"):
         model.run({"input": np.zeros((1, 5), np.float32)})
+
+
+def test_outputs_are_refused_only_when_a_value_is_not_finite(
+    registry: Registry, tmp_path: Path
+) -> None:
+    # Given a model that echoes its FP32 input
+    registry.publish("echo", models.identity(onnx.TensorProto.FLOAT))
+    model = make_runtime(registry.store, tmp_path).load("echo")
+    # When its outputs are finite, however large
+    big = np.full((1, 2), 3e38, np.float32)
+    # Then they are returned as they are
+    np.testing.assert_array_equal(model.run({"x": big})["y"], big)
+    # And an infinity or a NaN among them is refused, naming the output
+    for bad in (np.inf, -np.inf, np.nan):
+        with pytest.raises(NonFiniteOutput, match="NaN or infinity in output 'y'"):
+            model.run({"x": np.array([[1.0, bad]], np.float32)})
 
 
 def test_threads_default_to_the_sandbox_cpus(registry: Registry, tmp_path: Path) -> None:

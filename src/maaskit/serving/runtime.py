@@ -17,9 +17,10 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,6 +101,11 @@ class LoadedModel:
         """The package's tokenizer, when it takes text (as :attr:`text` holds it)."""
         return self.text.encoder if self.text is not None else None
 
+    @cached_property
+    def output_names(self) -> tuple[str, ...]:
+        """Every output, in the signature's order (what :meth:`run` returns by default)."""
+        return tuple(spec.name for spec in self.signature.outputs)
+
     def prepare(self, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
         return prepare_inputs(self.signature, values)
 
@@ -107,7 +113,7 @@ class LoadedModel:
         self, inputs: Mapping[str, np.ndarray], output_names: Iterable[str] | None = None
     ) -> dict[str, np.ndarray]:
         """Run already-prepared inputs; return the requested outputs (all by default)."""
-        names = [spec.name for spec in self.signature.outputs]
+        names: Sequence[str] = self.output_names
         if output_names is not None:
             wanted = list(output_names)
             unknown = [n for n in wanted if n not in names]
