@@ -77,7 +77,11 @@ def _iso_now() -> str:
 
 
 class Metrics:
-    """EMF records, one line per metric value; nothing at all when disabled."""
+    """EMF records, one line per metric value; nothing at all when disabled.
+
+    All of a record but its timestamp and value is the same for each (metric, unit,
+    dimensions): that text is encoded once, and each record splices the two numbers in.
+    """
 
     def __init__(
         self, namespace: str, service: str, *, enabled: bool = True, write: Write = _stdout
@@ -86,21 +90,33 @@ class Metrics:
         self.service = service
         self.enabled = enabled
         self._write = write
-        self._directives: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[Any]] = {}
+        self._frames: dict[tuple[str, str, tuple[tuple[str, str], ...]], str | None] = {}
 
     def _directive(self, name: str, unit: str, dimensions: tuple[tuple[str, str], ...]) -> Any:
-        key = (name, unit, dimensions)
-        found = self._directives.get(key)
-        if found is None:
-            found = [
-                {
-                    "Namespace": self.namespace,
-                    "Dimensions": [["service", *(k for k, _ in dimensions)]],
-                    "Metrics": [{"Name": name, "Unit": unit}],
-                }
-            ]
-            self._directives[key] = found
-        return found
+        return [
+            {
+                "Namespace": self.namespace,
+                "Dimensions": [["service", *(k for k, _ in dimensions)]],
+                "Metrics": [{"Name": name, "Unit": unit}],
+            }
+        ]
+
+    def _frame(self, name: str, unit: str, pairs: tuple[tuple[str, str], ...]) -> str | None:
+        """The record's text between its timestamp and its value; ``None`` when the metric
+        is named like one of the record's other keys (encoded whole, as a dict merges it)."""
+        key = (name, unit, pairs)
+        if key in self._frames:
+            return self._frames[key]
+        keys = {"_aws", "service", *(k for k, _ in pairs)}
+        frame = None
+        if name not in keys and "_aws" not in dict(pairs):
+            members = orjson.dumps({"service": self.service, **dict(pairs)}).decode()
+            frame = (
+                f',"CloudWatchMetrics":{orjson.dumps(self._directive(name, unit, pairs)).decode()}'
+                f"}},{members[1:-1]},{orjson.dumps(name).decode()}:"
+            )
+        self._frames[key] = frame
+        return frame
 
     def record(
         self, name: str, value: float, unit: str, dimensions: Mapping[str, str] | None = None
@@ -108,9 +124,15 @@ class Metrics:
         if not self.enabled:
             return
         pairs = tuple(dimensions.items()) if dimensions else ()
+        timestamp = int(time.time() * 1000)
+        frame = self._frame(name, unit, pairs)
+        if frame is not None:
+            value_text = orjson.dumps(value).decode()
+            self._write(f'{{"_aws":{{"Timestamp":{timestamp}{frame}{value_text}}}\n')
+            return
         document = {
             "_aws": {
-                "Timestamp": int(time.time() * 1000),
+                "Timestamp": timestamp,
                 "CloudWatchMetrics": self._directive(name, unit, pairs),
             },
             "service": self.service,

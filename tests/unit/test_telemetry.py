@@ -55,6 +55,27 @@ def test_metrics_are_emf_records_cloudwatch_can_read() -> None:
     assert isinstance(records[0]["_aws"]["Timestamp"], int)
 
 
+def test_a_metric_named_like_a_dimension_is_recorded_as_a_merged_document() -> None:
+    # Given metrics whose names collide with the record's keys or need escaping
+    lines: list[str] = []
+    metrics = Metrics("maaskit", "api", write=lines.append)
+    # When each is recorded twice (the second from what the first encoded once)
+    for _ in range(2):
+        metrics.record("model", 2.0, "Count", {"model": "m"})
+        metrics.record("service", 3, "Count")
+        metrics.record('odd "name"', 0.25, "Count", {'di"m': "a\nb"})
+    # Then every record is the document a dict merge of its keys makes, the same each time
+    records = [json.loads(line) for line in lines]
+    for record in records:
+        assert isinstance(record["_aws"].pop("Timestamp"), int)
+    assert records[:3] == records[3:]
+    model, service, odd = ({k: v for k, v in r.items() if k != "_aws"} for r in records[:3])
+    assert model == {"service": "api", "model": 2.0}
+    assert service == {"service": 3}
+    assert odd == {"service": "api", 'di"m': "a\nb", 'odd "name"': 0.25}
+    assert records[2]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", 'di"m']]
+
+
 def test_disabled_metrics_write_nothing() -> None:
     lines: list[str] = []
     Metrics("maaskit", "api", enabled=False, write=lines.append).record("ColdStart", 1, "Count")
