@@ -49,8 +49,17 @@ def _record_load(model: LoadedModel) -> None:
     metrics.record("ModelLoadMs", model.load_ms, "Milliseconds", _dimensions(model))
 
 
+_inference_recorders: dict[tuple[str, int], Callable[[float], None]] = {}
+
+
 def _record_inference(model: LoadedModel, elapsed_ms: float) -> None:
-    metrics.record("InferenceMs", elapsed_ms, "Milliseconds", _dimensions(model))
+    key = (model.name, model.version)
+    record = _inference_recorders.get(key)
+    if record is None:
+        record = _inference_recorders[key] = metrics.recorder(
+            "InferenceMs", "Milliseconds", _dimensions(model)
+        )
+    record(elapsed_ms)
 
 
 def _record_integrity_failure(name: str, version: int) -> None:

@@ -118,21 +118,35 @@ class Metrics:
         self._frames[key] = frame
         return frame
 
+    def recorder(
+        self, name: str, unit: str, dimensions: Mapping[str, str] | None = None
+    ) -> Callable[[float], None]:
+        """What records values of one metric and dimensions, for a path that records it per
+        request: the lookup of its encoded frame is done here, once."""
+        pairs = tuple(dimensions.items()) if dimensions else ()
+        frame = self._frame(name, unit, pairs)
+        if frame is None:
+            return lambda value: self.record(name, value, unit, dimensions)
+
+        def record(value: float) -> None:
+            if self.enabled:
+                self._write(_emf_line(frame, value))
+
+        return record
+
     def record(
         self, name: str, value: float, unit: str, dimensions: Mapping[str, str] | None = None
     ) -> None:
         if not self.enabled:
             return
         pairs = tuple(dimensions.items()) if dimensions else ()
-        timestamp = int(time.time() * 1000)
         frame = self._frame(name, unit, pairs)
         if frame is not None:
-            value_text = orjson.dumps(value).decode()
-            self._write(f'{{"_aws":{{"Timestamp":{timestamp}{frame}{value_text}}}\n')
+            self._write(_emf_line(frame, value))
             return
         document = {
             "_aws": {
-                "Timestamp": timestamp,
+                "Timestamp": int(time.time() * 1000),
                 "CloudWatchMetrics": self._directive(name, unit, pairs),
             },
             "service": self.service,
@@ -140,3 +154,8 @@ class Metrics:
             name: value,
         }
         self._write(orjson.dumps(document).decode() + "\n")
+
+
+def _emf_line(frame: str, value: float) -> str:
+    timestamp = int(time.time() * 1000)
+    return f'{{"_aws":{{"Timestamp":{timestamp}{frame}{orjson.dumps(value).decode()}}}\n'

@@ -41,6 +41,9 @@ def request_bytes(
     max_bytes: int,
 ) -> bytes | None:
     """The JSON bytes of a request body (``None`` when there is none)."""
+    plain = content_encoding is None and content_type in (None, JSON_MEDIA_TYPE)
+    if plain and body is not None and not is_base64:  # most requests: nothing to check
+        return body.encode("utf-8", errors="surrogatepass")
     media = media_type(content_type)
     if not is_json(media):
         raise UnsupportedMediaType(

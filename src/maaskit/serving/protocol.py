@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -81,8 +81,9 @@ def _as_native(array: np.ndarray) -> np.ndarray:
 # the simple shape ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SimpleRequest:
+class SimpleRequest(NamedTuple):
+    """A simple-shape request: its values by input name (``""`` for a bare ``input``)."""
+
     values: Mapping[str, Any]
     version: str | None = None
     alias: str | None = None
@@ -92,8 +93,8 @@ def parse_simple(body: Any) -> SimpleRequest:
     """``{"input": X}`` or ``{"inputs": {"name": X, ...}}``, optionally with version/alias."""
     if not isinstance(body, dict):
         raise InvalidRequest('the request body must be a JSON object like {"input": [[...]]}')
-    unknown = sorted(set(body) - _SIMPLE_KEYS)
-    if unknown:
+    if not _SIMPLE_KEYS.issuperset(body):
+        unknown = sorted(set(body) - _SIMPLE_KEYS)
         raise InvalidRequest(
             f'unknown field {unknown[0]!r} in the request body; expected "input" '
             '(one tensor) or "inputs" (named tensors), and optionally "version" or "alias"'
@@ -103,13 +104,15 @@ def parse_simple(body: Any) -> SimpleRequest:
             'send exactly one of "input" (the tensor of a single-input model) or "inputs" '
             "(an object of named tensors)"
         )
-    version = body.get("version")
-    alias = body.get("alias")
     if "inputs" in body:
-        if not isinstance(body["inputs"], dict):
+        values = body["inputs"]
+        if not isinstance(values, dict):
             raise InvalidRequest('"inputs" must be an object mapping input names to tensors')
-        return SimpleRequest(body["inputs"], _opt_str(version), _opt_str(alias))
-    return SimpleRequest({"": body["input"]}, _opt_str(version), _opt_str(alias))
+    else:
+        values = {"": body["input"]}
+    if len(body) == 1:  # neither version nor alias
+        return SimpleRequest(values)
+    return SimpleRequest(values, _opt_str(body.get("version")), _opt_str(body.get("alias")))
 
 
 def _opt_str(value: Any) -> str | None:

@@ -28,7 +28,7 @@ import numpy as np
 
 from maaskit.errors import IntegrityError, InvalidRequest, MaaskitError, StoreUnavailable
 from maaskit.onnxmodel.signature import Signature
-from maaskit.onnxmodel.tensors import prepare_inputs
+from maaskit.onnxmodel.tensors import all_finite, prepare_inputs
 from maaskit.registry.catalog import LATEST, MODEL_FILE, Manifest, PackageFile, Registry
 from maaskit.registry.store import ObjectStore
 from maaskit.settings import DEFAULT_CACHE_DIR, Settings
@@ -53,12 +53,13 @@ class NonFiniteOutput(ModelRunError):
     http_status = 400
 
 
-def _check_finite(model: str, version: int, outputs: Mapping[str, np.ndarray]) -> None:
+def _check_finite(manifest: Manifest, outputs: Mapping[str, np.ndarray]) -> None:
     for name, array in outputs.items():
-        if array.dtype.kind == "f" and not np.isfinite(array).all():
+        if array.dtype.kind == "f" and not all_finite(array):
             raise NonFiniteOutput(
-                f"model {model!r} version {version} computed NaN or infinity in output {name!r} "
-                "for this input: check that the input is on the scale the model was trained on"
+                f"model {manifest.name!r} version {manifest.version} computed NaN or infinity "
+                f"in output {name!r} for this input: check that the input is on the scale the "
+                "model was trained on"
             )
 
 
@@ -131,7 +132,7 @@ class LoadedModel:
                 f"{message[:300]}"
             ) from None
         outputs = dict(zip(names, results, strict=True))
-        _check_finite(self.name, self.version, outputs)
+        _check_finite(self.manifest, outputs)
         return outputs
 
     def predict(self, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
