@@ -78,10 +78,14 @@ $(SAM_VENV)/.installed:
 	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli
 	touch $@
 
-## Validate and build every function and layer for Lambda (python3.12, no container).
+## Validate and build every function and layer for Lambda (python3.12, no container), for
+## ARCHITECTURE (x86_64 or arm64): the template's Architecture parameter, and the machine
+## layers/Makefile installs the layers' wheels for.
+ARCHITECTURE ?= x86_64
+
 build: $(SAM_VENV)/.installed
 	$(SAM) validate --lint
-	$(SAM) build
+	LAYER_ARCHITECTURE=$(ARCHITECTURE) $(SAM) build --parameter-overrides Architecture=$(ARCHITECTURE)
 
 deploy: build
 	$(SAM) deploy --guided
