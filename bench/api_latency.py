@@ -1,7 +1,8 @@
 """Online inference: the API handler against raw onnxruntime, warm and cold.
 
 Warm: the handler, event in and JSON out with the model cached, against ``session.run``
-on the same inputs (MiniLM-int8 at batch 1 and ~16 tokens; a small MLP).
+on the same inputs in a session with the same options (MiniLM-int8 at batch 1 and ~16
+tokens; a small MLP).
 Cold: a fresh process to its first reply (imports, fetch from S3, verify, session, run)
 against a hand-written "aws-samples style" handler (import boto3, onnxruntime and json;
 ``download_file`` the model to /tmp; make the session; run; ``json.dumps``) given the same
@@ -73,10 +74,17 @@ def warm() -> list[str]:
         for name, (body, path, arrays, calls) in cases.items():
             event = api_event("POST", f"/models/{name}/predict", body)
             context = FakeContext()
-            session = ort.InferenceSession(path or models.mlp(64, 64, 10))
             with contextlib.redirect_stdout(devnull):
                 reply = app.lambda_handler(event, context)
                 assert reply["statusCode"] == 200, reply["body"]
+                # the baseline's session gets the very options ours was made with (threads,
+                # spinning, optimization level), so only the path around session.run differs
+                options = app.service.runtime.load(name).session.get_session_options()
+                session = ort.InferenceSession(
+                    path or models.mlp(64, 64, 10),
+                    sess_options=options,
+                    providers=["CPUExecutionProvider"],
+                )
 
                 def ours(event: dict[str, Any] = event, context: Any = context) -> None:
                     app.lambda_handler(event, context)
