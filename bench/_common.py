@@ -45,14 +45,14 @@ def bench_line(figure: str, ours: float, baseline: float, unit: str) -> str:
 
 
 def interleaved(
-    ours: Callable[[], object], baseline: Callable[[], object], calls: int
+    ours: Callable[[], object], baseline: Callable[[], object], calls: int, blocks: int = 20
 ) -> tuple[list[float], list[float]]:
     """Milliseconds per call, alternating blocks of ours and the baseline, so drift on a
-    shared machine hits both alike."""
+    shared machine hits both alike (more, shorter blocks for calls long enough to span it)."""
     ours_ms: list[float] = []
     baseline_ms: list[float] = []
-    block = max(1, calls // 20)
-    for _ in range(20):
+    block = max(1, calls // blocks)
+    for _ in range(blocks):
         for fn, samples in ((ours, ours_ms), (baseline, baseline_ms)):
             for _ in range(block):
                 started = time.perf_counter()
