@@ -18,15 +18,17 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from maaskit.local.request_ids import new_request_id
 from maaskit.local.routes import RouteMatch
 
 
-@dataclass(frozen=True)
-class HttpRequest:
+class HttpRequest(NamedTuple):
+    """One request as the front read it (a named tuple: immutable, and cheap to build)."""
+
     method: str
     path: str  # without the query string, still percent-encoded
     query: str
@@ -35,8 +37,9 @@ class HttpRequest:
     source_ip: str = "127.0.0.1"
 
 
-@dataclass(frozen=True)
-class HttpResponse:
+class HttpResponse(NamedTuple):
+    """One response to send (a named tuple: immutable, and cheap to build)."""
+
     status: int
     headers: Sequence[tuple[str, str]]
     body: bytes
@@ -82,17 +85,29 @@ def is_binary(content_type: str | None, binary_media_types: Iterable[str]) -> bo
     return False
 
 
+@lru_cache(maxsize=256)
+def _is_binary_cached(content_type: str | None, binary_media_types: tuple[str, ...]) -> bool:
+    """:func:`is_binary` for the few Content-Types a front sees, decided once each."""
+    return is_binary(content_type, binary_media_types)
+
+
 def _header_maps(
     headers: Sequence[tuple[str, str]],
-) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
+) -> tuple[dict[str, str] | None, dict[str, list[str]] | None, dict[str, str]]:
+    """Single- and multi-value headers as sent, and a lower-case lookup (last value wins)."""
     if not headers:
-        return None, None
+        return None, None, {}
     single: dict[str, str] = {}
     multi: dict[str, list[str]] = {}
+    lookup: dict[str, str] = {}
     for name, value in headers:
         single[name] = value
-        multi.setdefault(name, []).append(value)
-    return single, multi
+        if name in multi:
+            multi[name].append(value)
+        else:
+            multi[name] = [value]
+        lookup[name.lower()] = value
+    return single, multi, lookup
 
 
 def _query_maps(query: str) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
@@ -130,11 +145,10 @@ def build_event(
     """The proxy event API Gateway would send for ``request`` on the matched route."""
     request_id = request_id or new_request_id()
     now = time.time() if now is None else now
-    headers, multi_headers = _header_maps(request.headers)
+    headers, multi_headers, lookup = _header_maps(request.headers)
     query, multi_query = _query_maps(request.query)
-    lookup = {name.lower(): value for name, value in request.headers}
     content_type = lookup.get("content-type")
-    binary = bool(request.body) and is_binary(content_type, api.binary_media_types)
+    binary = bool(request.body) and _is_binary_cached(content_type, tuple(api.binary_media_types))
     body: str | None
     if not request.body:
         body = None
@@ -143,10 +157,11 @@ def build_event(
     else:
         body = request.body.decode("utf-8", errors="replace")
     route = match.route
+    method = request.method.upper()
     return {
         "resource": route.path,
         "path": request.path,
-        "httpMethod": request.method.upper(),
+        "httpMethod": method,
         "headers": headers,
         "multiValueHeaders": multi_headers,
         "queryStringParameters": query,
@@ -158,7 +173,7 @@ def build_event(
             "apiId": api.api_id,
             "resourceId": route.function_id,
             "resourcePath": route.path,
-            "httpMethod": request.method.upper(),
+            "httpMethod": method,
             "stage": api.stage,
             "path": f"/{api.stage}{request.path}",
             "protocol": "HTTP/1.1",
@@ -201,12 +216,15 @@ def parse_reply(reply: Any) -> HttpResponse:
     multi = reply.get("multiValueHeaders") or {}
     if not isinstance(single, dict) or not isinstance(multi, dict):
         return BAD_GATEWAY
-    for name, values in multi.items():
-        headers.extend((name, str(value)) for value in values or [])
-    taken = {name.lower() for name, _ in headers}
-    headers.extend(
-        (name, str(value)) for name, value in single.items() if name.lower() not in taken
-    )
+    if multi:
+        for name, values in multi.items():
+            headers.extend((name, str(value)) for value in values or [])
+        taken = {name.lower() for name, _ in headers}
+        headers.extend(
+            (name, str(value)) for name, value in single.items() if name.lower() not in taken
+        )
+    else:
+        headers = [(name, str(value)) for name, value in single.items()]
     body = reply.get("body")
     if body is None:
         raw = b""

@@ -12,15 +12,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
+from typing import NamedTuple
 
 MAX_HEADER_LINE = 65536
 MAX_HEADERS = 100
 MAX_HEAD = MAX_HEADER_LINE * 2  # a head this long with no blank line is refused
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _SERVER_LINE = "Server: maaskit-local"
+_LINE_ENDS = (b"\r", b"\n")
 _FRAMING = ("content-length", "connection", "transfer-encoding")
 
 
@@ -33,9 +34,12 @@ class HttpError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
-class RequestHead:
-    """The request line and headers of one request, and how its body is framed."""
+class RequestHead(NamedTuple):
+    """The request line and headers of one request, and how its body is framed.
+
+    A named tuple, not a frozen dataclass: as immutable, and built in a fraction of the time
+    (one per request).
+    """
 
     method: str
     target: str  # as sent: path and query string, still percent-encoded
@@ -60,25 +64,27 @@ def _head_end(buffer: bytearray) -> tuple[int, int]:
 
 def parse_head(buffer: bytearray) -> tuple[RequestHead, int] | None:
     """The head at the start of ``buffer`` and how many bytes it took; ``None`` if incomplete."""
-    while buffer[:2] == b"\r\n" or buffer[:1] == b"\n":  # stray line ends between requests
-        del buffer[: 2 if buffer[:1] == b"\r" else 1]
+    if buffer[:1] in _LINE_ENDS:
+        while buffer[:2] == b"\r\n" or buffer[:1] == b"\n":  # stray line ends between requests
+            del buffer[: 2 if buffer[:1] == b"\r" else 1]
     end, body_start = _head_end(buffer)
     if end < 0:
         if len(buffer) > MAX_HEAD:
             raise HttpError(431, "Request header fields too large")
         return None
-    lines = buffer[:end].decode("iso-8859-1").split("\n")
-    words = lines[0].rstrip("\r").split(" ")
+    request_line, newline, header_lines = buffer[:end].decode("iso-8859-1").partition("\n")
+    words = request_line.rstrip("\r").split(" ")
     if len(words) != 3 or not words[0] or not words[1]:
-        raise HttpError(400, f"Bad request line {lines[0].rstrip()[:100]!r}")
+        raise HttpError(400, f"Bad request line {request_line.rstrip()[:100]!r}")
     method, target, version = words
     if version not in ("HTTP/1.1", "HTTP/1.0"):
         raise HttpError(505 if version.startswith("HTTP/") else 400, f"Bad version {version!r}")
-    if len(lines) - 1 > MAX_HEADERS:
+    lines = header_lines.split("\n") if newline else []
+    if len(lines) > MAX_HEADERS:
         raise HttpError(431, "Too many headers")
     headers: list[tuple[str, str]] = []
     lookup: dict[str, str] = {}
-    for line in lines[1:]:
+    for line in lines:
         if len(line) > MAX_HEADER_LINE:
             raise HttpError(431, "Request header fields too large")
         name, colon, value = line.partition(":")
@@ -98,15 +104,9 @@ def parse_head(buffer: bytearray) -> tuple[RequestHead, int] | None:
         raise HttpError(400, f"Bad Content-Length {length[:40]!r}")
     connection = lookup.get("connection", "").lower()
     keep_alive = connection != "close" and (version == "HTTP/1.1" or connection == "keep-alive")
+    expects_continue = "expect" in lookup and lookup["expect"].lower() == "100-continue"
     head = RequestHead(
-        method=method,
-        target=target,
-        version=version,
-        headers=headers,
-        content_length=content_length,
-        chunked=chunked,
-        keep_alive=keep_alive,
-        expects_continue=lookup.get("expect", "").lower() == "100-continue",
+        method, target, version, headers, content_length, chunked, keep_alive, expects_continue
     )
     return head, body_start
 
@@ -156,11 +156,11 @@ class ChunkedBody:
         return None
 
 
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
+
+
 def reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
+    return _REASONS.get(status, "")
 
 
 _date_cache: list[object] = [0, ""]
