@@ -34,9 +34,18 @@ class FunctionSpec:
     region: str = DEFAULT_REGION
     account_id: str = DEFAULT_ACCOUNT
 
-    @property
+    @cached_property
     def arn(self) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.name}"
+
+    @cached_property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.name}"
+
+    @cached_property
+    def memory_limit_in_mb(self) -> str:
+        """As the context gives it: a string."""
+        return str(self.memory_mb)
 
     @cached_property
     def runtime_environment(self) -> Mapping[str, str]:
@@ -45,7 +54,7 @@ class FunctionSpec:
             "AWS_LAMBDA_FUNCTION_NAME": self.name,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_mb),
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.name}",
+            "AWS_LAMBDA_LOG_GROUP_NAME": self.log_group_name,
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             "LAMBDA_TASK_ROOT": str(self.code_dir),
@@ -64,9 +73,9 @@ class LambdaContext:
         self.function_name = spec.name
         self.function_version = "$LATEST"
         self.invoked_function_arn = spec.arn
-        self.memory_limit_in_mb = str(spec.memory_mb)
+        self.memory_limit_in_mb = spec.memory_limit_in_mb
         self.aws_request_id = request_id
-        self.log_group_name = f"/aws/lambda/{spec.name}"
+        self.log_group_name = spec.log_group_name
         self.log_stream_name = log_stream or new_log_stream()
         self.identity: Any = None
         self.client_context: Any = None
