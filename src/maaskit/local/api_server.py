@@ -13,6 +13,10 @@ spent more than the handler's own time handing the interpreter lock between thre
 all waited for the same function. The embedded AWS serves on its own threads, so a handler
 that calls S3 or invokes another function does not need the loop. A handler that calls this
 same API over HTTP would wait for itself: the loop is busy with that handler.
+
+Replies to the requests that arrived in one pass of the loop are sent together when the pass
+ends (:meth:`LocalApi.hold_reply`), so a client woken by its reply does not take the CPU
+from the loop while the loop still has the others to answer.
 """
 
 from __future__ import annotations

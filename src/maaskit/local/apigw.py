@@ -146,7 +146,7 @@ def build_event(
     request_id = request_id or new_request_id()
     now = time.time() if now is None else now
     headers, multi_headers, lookup = _header_maps(request.headers)
-    query, multi_query = _query_maps(request.query)
+    query, multi_query = _query_maps(request.query) if request.query else (None, None)
     content_type = lookup.get("content-type")
     binary = bool(request.body) and _is_binary_cached(content_type, tuple(api.binary_media_types))
     body: str | None
