@@ -48,12 +48,15 @@ def interleaved(
     ours: Callable[[], object], baseline: Callable[[], object], calls: int, blocks: int = 20
 ) -> tuple[list[float], list[float]]:
     """Milliseconds per call, alternating blocks of ours and the baseline, so drift on a
-    shared machine hits both alike (more, shorter blocks for calls long enough to span it)."""
+    shared machine hits both alike (more, shorter blocks for calls long enough to span it).
+    The order flips every block (ours first, then the baseline first), so neither side
+    always runs just after the other has warmed or cooled the caches."""
     ours_ms: list[float] = []
     baseline_ms: list[float] = []
     block = max(1, calls // blocks)
-    for _ in range(blocks):
-        for fn, samples in ((ours, ours_ms), (baseline, baseline_ms)):
+    sides = [(ours, ours_ms), (baseline, baseline_ms)]
+    for index in range(blocks):
+        for fn, samples in sides if index % 2 == 0 else sides[::-1]:
             for _ in range(block):
                 started = time.perf_counter()
                 fn()
