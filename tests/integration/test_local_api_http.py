@@ -79,6 +79,25 @@ def test_keep_alive_requests_on_one_connection_each_get_their_reply(api: LocalAp
     assert _body(replies[1])["path"] == "/b"
 
 
+def test_replies_held_in_a_pass_leave_in_order_before_a_closing_reply_or_a_refusal(
+    api: LocalApi,
+) -> None:
+    # Given keep-alive requests pipelined in one segment with one that closes the connection
+    keep = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+    closing = b"GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    # When they are answered in one pass of the loop
+    replies = _exchange(api, keep + keep + closing, replies=3)
+    # Then the held replies go first, in order, and the closing one last
+    assert [_body(reply)["path"] for reply in replies] == ["/a", "/a", "/c"]
+    assert b"Connection: close\r\n" in replies[2]
+    assert b"Connection: close\r\n" not in replies[0] + replies[1]
+    # And a good request's reply leaves before the refusal of a malformed one after it
+    refused = b"GET /x HTTP/1.1\r\nno colon here\r\n\r\n"
+    first, second = _exchange(api, keep + refused, replies=2)
+    assert first.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert second.startswith(b"HTTP/1.1 400 ")
+
+
 def test_connection_close_is_honoured(api: LocalApi) -> None:
     (reply,) = _exchange(api, b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert b"Connection: close\r\n" in reply
