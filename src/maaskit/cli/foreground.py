@@ -37,6 +37,9 @@ class _SecondsFormatter(logging.Formatter):
         return self._text
 
 
+MOTO_ASL_EVALUATION = "moto.stepfunctions.parser.asl.component.eval_component"
+
+
 def configure_logging(verbose: bool = False) -> None:
     """Records as ``HH:MM:SS LEVEL logger: message`` on stderr, and no more collected.
 
@@ -58,6 +61,10 @@ def configure_logging(verbose: bool = False) -> None:
     quiet = logging.INFO if verbose else logging.WARNING
     for name in ("werkzeug", "botocore", "boto3", "urllib3", "s3transfer"):
         logging.getLogger(name).setLevel(quiet)
+    # moto's ASL interpreter logs at ERROR every exception a state's evaluation meets, even
+    # one the state handles (a Choice's IsPresent on a missing path): a real failure shows
+    # as the execution's own error and cause
+    logging.getLogger(MOTO_ASL_EVALUATION).setLevel(logging.INFO if verbose else logging.CRITICAL)
 
 
 @contextmanager
