@@ -25,6 +25,12 @@ logger = Logger()
 core = Components.from_env()
 
 
+def _logged(message: str, reply: Reply, *fields: str) -> Reply:
+    """``reply``, once logged as ``message`` with its run id and the named fields."""
+    logger.info(message, run_id=reply["run_id"], **{name: reply[name] for name in fields})
+    return reply
+
+
 def _time_budget(context: LambdaContext) -> float:
     """Seconds this invocation may work, less the margin to write its checkpoint."""
     remaining = context.get_remaining_time_in_millis()
@@ -40,8 +46,7 @@ def prepare(event: Event, context: LambdaContext) -> Reply:
         event,
         max_dataset_bytes=core.settings.training_max_dataset_bytes,
     )
-    logger.info("prepared", run_id=reply["run_id"], model=reply["model"], workers=reply["workers"])
-    return reply
+    return _logged("prepared", reply, "model", "workers")
 
 
 @logger.inject_lambda_context
@@ -54,8 +59,7 @@ def embed(event: Event, context: LambdaContext) -> Reply:
         time_budget=_time_budget(context),
         max_batches=core.settings.training_steps_per_invocation,
     )
-    logger.info("embedded", run_id=reply["run_id"], embedding=reply["embedding"])
-    return reply
+    return _logged("embedded", reply, "embedding")
 
 
 @logger.inject_lambda_context
@@ -67,15 +71,7 @@ def steps(event: Event, context: LambdaContext) -> Reply:
         time_budget=_time_budget(context),
         max_steps=core.settings.training_steps_per_invocation,
     )
-    logger.info(
-        "trained",
-        run_id=reply["run_id"],
-        epoch=reply["epoch"],
-        step=reply["step"],
-        loss=reply["loss"],
-        done=reply["done"],
-    )
-    return reply
+    return _logged("trained", reply, "epoch", "step", "loss", "done")
 
 
 @logger.inject_lambda_context
@@ -87,17 +83,13 @@ def worker(event: Event, context: LambdaContext) -> Reply:
 @logger.inject_lambda_context
 def reduce(event: Event, context: LambdaContext) -> Reply:
     """Average the workers' models of a round and write the next checkpoint."""
-    reply = workflow.reduce_round(core.store, event)
-    logger.info("reduced", run_id=reply["run_id"], epoch=reply["epoch"], step=reply["step"])
-    return reply
+    return _logged("reduced", workflow.reduce_round(core.store, event), "epoch", "step")
 
 
 @logger.inject_lambda_context
 def evaluate(event: Event, context: LambdaContext) -> Reply:
     """Validation metrics of the final weights."""
-    reply = workflow.evaluate(core.store, event)
-    logger.info("evaluated", run_id=reply["run_id"], metrics=reply["metrics"])
-    return reply
+    return _logged("evaluated", workflow.evaluate(core.store, event), "metrics")
 
 
 @logger.inject_lambda_context
@@ -106,32 +98,21 @@ def export(event: Event, context: LambdaContext) -> Reply:
 
     The only function with the training layer (the onnx package).
     """
-    reply = workflow.export(core.store, core.registry, event)
-    logger.info("exported", run_id=reply["run_id"], parity=reply["parity"])
-    return reply
+    return _logged("exported", workflow.export(core.store, core.registry, event), "parity")
 
 
 @logger.inject_lambda_context
 def register(event: Event, context: LambdaContext) -> Reply:
     """Publish the exported model with metrics, hyper-parameters and lineage."""
     reply = workflow.register(core.store, core.registry, event)
-    logger.info(
-        "registered", run_id=reply["run_id"], model=reply["model"], version=reply["version"]
-    )
-    return reply
+    return _logged("registered", reply, "model", "version")
 
 
 @logger.inject_lambda_context
 def promote(event: Event, context: LambdaContext) -> Reply:
     """Move ``production`` to the new version only if it beats the current one."""
     reply = workflow.promote(core.store, core.registry, event)
-    logger.info(
-        "promotion",
-        run_id=reply["run_id"],
-        promoted=reply["promoted"],
-        promotion=reply["promotion"],
-    )
-    return reply
+    return _logged("promotion", reply, "promoted", "promotion")
 
 
 @logger.inject_lambda_context
