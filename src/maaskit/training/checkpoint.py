@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -42,21 +42,13 @@ class TrainingState:
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def copy(self) -> TrainingState:
-        return TrainingState(
+        """Every field, with the arrays and the history copied (the rest is immutable)."""
+        return replace(
+            self,
             params=self.params.copy(),
             slots={name: slot.copy() for name, slot in self.slots.items()},
             cursors=self.cursors.copy(),
-            epoch=self.epoch,
-            step=self.step,
-            rounds=self.rounds,
-            loss_sum=self.loss_sum,
-            rows_seen=self.rows_seen,
-            best_loss=self.best_loss,
-            best_epoch=self.best_epoch,
             best_params=None if self.best_params is None else self.best_params.copy(),
-            stale_epochs=self.stale_epochs,
-            done=self.done,
-            stop_reason=self.stop_reason,
             history=[dict(record) for record in self.history],
         )
 

@@ -121,3 +121,40 @@ def test_a_worker_that_finished_its_shard_does_not_dilute_the_average() -> None:
     assert state.params.tobytes() == worker0.params.tobytes()
     assert state.epoch == 1
     assert state.done
+
+
+def test_a_state_copy_keeps_every_field_and_shares_nothing_mutable() -> None:
+    state = TrainingState(
+        params=np.arange(3.0),
+        slots={"m": np.ones(3)},
+        cursors=np.array([4, 5], np.int64),
+        epoch=2,
+        step=7,
+        rounds=3,
+        loss_sum=1.5,
+        rows_seen=9,
+        best_loss=0.25,
+        best_epoch=1,
+        best_params=np.zeros(3),
+        stale_epochs=1,
+        done=True,
+        stop_reason="patience",
+        history=[{"epoch": 1, "loss": 0.5}],
+    )
+
+    copied = state.copy()
+    assert state_to_bytes(copied) == state_to_bytes(state)
+
+    copied.params[0] = 99.0
+    copied.slots["m"][0] = 99.0
+    copied.cursors[0] = 99
+    assert copied.best_params is not None
+    copied.best_params[0] = 99.0
+    copied.history[0]["loss"] = 99.0
+    assert state_to_bytes(copied) != state_to_bytes(state)
+    assert state.params[0] == 0.0
+    assert state.slots["m"][0] == 1.0
+    assert state.cursors[0] == 4
+    assert state.best_params is not None
+    assert state.best_params[0] == 0.0
+    assert state.history[0]["loss"] == 0.5
