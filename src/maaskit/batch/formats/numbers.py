@@ -84,11 +84,11 @@ def parse_json_rows(values: Sequence[bytes]) -> np.ndarray | None:
     """
     if not values:
         return None
-    text = b"\n".join(values)
     first = values[0].translate(None, _NOT_JSON_STRUCTURE)
     shape = _shape(first)
     if shape is None:
         return None
+    text = b"\n".join(values)
     if text.translate(None, _NOT_JSON_STRUCTURE) != b"\n".join([first] * len(values)):
         return None
     flat = _flat(b"[" + b",".join(values) + b"]")
