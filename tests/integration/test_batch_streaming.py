@@ -10,13 +10,14 @@ import io
 import math
 from pathlib import Path
 from types import ModuleType
+from typing import IO
 
 import numpy as np
 import orjson
 import pytest
 
 from maaskit.batch.job import JobConfig
-from maaskit.batch.service import BatchService, SourceChanged
+from maaskit.batch.service import NPY_READ_BYTES, BatchService, SourceChanged
 from maaskit.registry.catalog import Registry
 from maaskit.registry.store import ObjectInfo, ObjectStore
 from maaskit.serving.runtime import Runtime
@@ -188,3 +189,68 @@ def test_a_source_replaced_while_read_is_left_to_its_own_event(
     assert not store.exists("batch/out/iris/moving.jsonl.report.json")
     assert store.client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
     assert SourceChanged.http_status == 409
+
+
+def test_a_npy_file_is_read_in_pieces_so_the_model_starts_before_a_whole_chunk_arrives(
+    store: ObjectStore, registry: Registry, iris: tuple, tmp_path: Path
+) -> None:
+    # Given a 3 MB .npy and a service whose read chunk is 8 MiB
+    x = np.random.default_rng(5).normal(size=(200_000, 4)).astype(np.float32)
+    body = npy(x)
+    store.put("batch/in/iris/big.npy", body)
+    batch_service = service(store, registry, tmp_path, chunk=8 * MB, part=8 * MB)
+    # When it runs
+    outcome = batch_service.process("batch/in/iris/big.npy")
+    # Then every row is predicted, in order, from pieces of a mebibyte
+    assert (outcome.status, outcome.rows_out) == ("completed", 200_000)
+    output = np.load(io.BytesIO(store.get_bytes("batch/out/iris/big.npy")))
+    assert output["row"].tolist() == list(range(200_000))
+    counters = store.get_json(outcome.report)["counters"]  # type: ignore[arg-type]
+    assert counters["chunks_read"] == math.ceil(len(body) / NPY_READ_BYTES) == 4
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "npy"])
+def test_the_source_is_checked_once_after_its_last_byte_is_read(
+    store: ObjectStore,
+    registry: Registry,
+    iris: tuple,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fmt: str,
+) -> None:
+    # Given a file read in many chunks, and a note of how much was read at each check
+    body = _files(3_000)[fmt]
+    key = f"batch/in/iris/checked.{fmt}"
+    store.put(key, body)
+    real_open, real_head = store.open, store.head
+    read = [0]
+    checked_after: list[int] = []
+
+    class CountingBody:
+        def __init__(self, body: IO[bytes]) -> None:
+            self.body = body
+
+        def read(self, amt: int = -1) -> bytes:
+            data = self.body.read(amt)
+            read[0] += len(data)
+            return data
+
+        def close(self) -> None:
+            self.body.close()
+
+    def counting_open(name: str) -> tuple[IO[bytes] | CountingBody, ObjectInfo]:
+        opened, info = real_open(name)
+        return (CountingBody(opened) if name == key else opened), info
+
+    def noting_head(name: str) -> ObjectInfo | None:
+        if name == key:
+            checked_after.append(read[0])
+        return real_head(name)
+
+    monkeypatch.setattr(store, "open", counting_open)
+    monkeypatch.setattr(store, "head", noting_head)
+    # When it runs
+    outcome = service(store, registry, tmp_path, chunk=1000, part=8 * MB).process(key)
+    # Then the source was checked once, with every byte of it read
+    assert (outcome.status, outcome.rows_out) == ("completed", 3_000)
+    assert checked_after == [len(body)]
