@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from maaskit.batch.formats.csv import CsvReader
@@ -41,9 +41,11 @@ def one_array_per_line(values: list[bytes]) -> np.ndarray | None:
 # strings, objects and nulls (a string holding brackets and commas among them).
 token = st.sampled_from(
     [b"[", b"]", b",", b" ", b"1", b"-2.5", b"3e2", b"0", b'"[,]"', b"{", b"}", b":", b"null"]
-)
+) | st.just(b"-3.14159e-300")  # the value that stands for a line break
 line = st.lists(token, min_size=1, max_size=14).map(b"".join)
-regular = st.sampled_from([b"[1, 2]", b"[[1, 2], [3, 4]]", b"[0.5,-1]", b"[[7,8],[9,0]]"])
+regular = st.sampled_from(
+    [b"[1, 2]", b"[[1, 2], [3, 4]]", b"[0.5,-1]", b"[[7,8],[9,0]]", b"[1,2,3]", b"[4]"]
+) | st.sampled_from([b"[-3.14159e-300,1]", b"[2,-314159e-305]"])  # a line break's value
 
 
 @given(values=st.lists(line | regular, min_size=1, max_size=6))
@@ -66,6 +68,8 @@ def test_a_window_parses_to_the_lines_own_arrays_or_to_nothing(values: list[byte
         ([b"[1.7976931348623157e308, 5e-324, 123456789012345678]"], (1, 3)),
         ([b"[1E+2, 1e-7, 0.1000000000000000055511151231257827, -0.0]"], (1, 4)),
         ([b"[\t1 ,\r2 ]", b"[3,4]"], (2, 2)),
+        ([b"[-3.14159e-300, 1]", b"[2, -314159e-305]"], (2, 2)),  # a line break's value
+        ([b"[1, 2]", b" [3, 4]"], (2, 2)),  # a bracket not where the line starts
     ],
 )
 def test_regular_windows_are_read(values: list[bytes], shape: tuple[int, ...]) -> None:
@@ -85,6 +89,10 @@ def test_regular_windows_are_read(values: list[bytes], shape: tuple[int, ...]) -
         [b"[1, 2", b"3]"],  # one array over two lines
         [b"[1, 2]", b"[3", b"4], [5, 6]"],  # as many numbers as three rows of two
         [b"[[1, 2], [3]]", b"[[1, 2], [3]]"],  # ragged inside each line
+        [b"[1, 2]", b"[3]", b"[4, 5, 6]"],  # ragged, yet as many numbers as (3, 2)
+        [b"[3, 4]", b"[1, [2]]"],  # nested in a later line only
+        [b"[1, 2]", b"[3], [4]"],  # two arrays on a later line
+        [b"[1, 2]", b"[3, 4]]"],
         [b"[[1, 2], [3], [4, 5, 6]]"] * 2,  # ragged, yet as many numbers as (3, 2)
         [b"[[1], []]", b"[[2], [3]]"],  # an empty array that looks like one element
         [b"[]", b"[]"],
@@ -148,6 +156,70 @@ def test_csv_matrix_counts_fields_per_line() -> None:
     assert parse_csv_matrix(b"1e400,2,3", 1, 3) is None
     assert parse_csv_matrix(b'"1,2",3', 1, 3) is None  # a quoted cell: loadtxt's
     assert parse_csv_matrix(b"[1,2],3", 1, 3) is None  # JSON would flatten it
+    assert parse_csv_matrix(b"1,2,3\n4,5,6\n", 2, 3) is None  # a line more than said
+
+
+def one_row_per_csv_line(text: bytes, rows: int, columns: int) -> np.ndarray | None:
+    """The reference: each cell of each line read as one JSON number, ``columns`` a line."""
+    lines = text.split(b"\n")
+    if len(lines) != rows:
+        return None
+    matrix = []
+    for line in lines:
+        cells = line.split(b",")
+        if len(cells) != columns:
+            return None
+        try:
+            values = [orjson.loads(cell) for cell in cells]
+        except orjson.JSONDecodeError:
+            return None
+        if not all(type(value) in (int, float) for value in values):
+            return None
+        try:
+            matrix.append([float(value) for value in values])
+        except OverflowError:
+            return None
+    return np.array(matrix, dtype=np.float64).reshape(rows, columns)
+
+
+numbers_in_cells = [b"1", b"-2.5", b"3e2", b"0", b" 7 ", b"-0.0", b"1e-7"]
+odd_cells = [b"", b"[1]", b"[1,2]", b"[]", b'"1"', b".5", b"nan", b"+1", b"[", b"]", b"1 2"]
+break_cells = [b"-3.14159e-300", b"-314159e-305"]  # the line break's value, two ways
+
+
+@given(data=st.data(), columns=st.integers(1, 4), rows=st.integers(1, 4))
+@settings(max_examples=500)
+def test_a_csv_window_parses_to_its_cells_or_to_nothing(
+    data: st.DataObject, columns: int, rows: int
+) -> None:
+    # Given lines of mostly `columns` numbers, some with a cell more or less, some odd cells
+    lines = []
+    for _ in range(data.draw(st.sampled_from([rows, rows, rows, rows + 1, max(rows - 1, 1)]))):
+        width = data.draw(st.sampled_from([columns, columns, columns + 1, columns - 1]))
+        cell = st.sampled_from(numbers_in_cells * 6 + odd_cells + break_cells)  # mostly numbers
+        cells = data.draw(st.lists(cell, min_size=width, max_size=width))
+        lines.append(b",".join(cells))
+    text = b"\n".join(lines)
+    # When the window is parsed whole
+    got = parse_csv_matrix(text, rows, columns)
+    # Then it gives exactly each line's cells, or nothing (a cell holding the break's value
+    # is one thing it may decline)
+    expected = one_row_per_csv_line(text, rows, columns)
+    if got is None:
+        assert expected is None or np.isin(-3.14159e-300, expected)
+    else:
+        assert expected is not None
+        assert np.array_equal(got, expected)
+        assert [np.signbit(x) for x in got.ravel()] == [np.signbit(x) for x in expected.ravel()]
+
+
+def test_a_regular_csv_window_is_read() -> None:
+    lines = [b"1,-2.5,3e2", b"0.1,0.2,0.3", b"-0.0,5e-324,1.7976931348623157e308"]
+    got = parse_csv_matrix(b"\n".join(lines), 3, 3)
+    expected = one_row_per_csv_line(b"\n".join(lines), 3, 3)
+    assert got is not None
+    assert expected is not None
+    assert np.array_equal(got, expected)
 
 
 def test_a_wide_integer_column_is_never_rounded_through_float64() -> None:

@@ -3,10 +3,14 @@
 Parsing text into Python floats and stacking them is what bounds JSON Lines and CSV files
 (about 5 ms per 1,024 rows of 64 features, with ``orjson``). Here simdjson parses a whole
 window as one JSON document and copies its numbers into one buffer (``as_buffer``), about
-2.5x faster. That buffer is flat, so it says nothing about which line held which number:
-one byte pass (``bytes.translate``) over its brackets and commas, and the parse's own
-refusal of anything but numbers, prove that every line holds one value of the same shape
-(see :func:`parse_json_rows`); the shape comes from the first line.
+2.5x faster. That buffer is flat, so it says nothing about which line held which number.
+Two proofs give the lines back, with the parse's own refusal of anything but numbers:
+
+* the usual window (CSV, or JSON lines of ``[x, y, ...]``): a :data:`_BREAK` number
+  between the lines must come back exactly every ``size + 1``-th number, and the brackets
+  sit only where lines start and end (CSV: nowhere);
+* any other shape: one byte pass (``bytes.translate``) over the brackets and commas must
+  spell the first line's shape on every line (see :func:`parse_json_rows`).
 
 Every function returns ``None`` when it cannot vouch for the result, never a guess; the
 caller then parses the window its slower way, which also names each bad line. Numbers are
@@ -25,6 +29,11 @@ import simdjson
 _EVERY_BYTE = bytes(range(256))
 _JSON_STRUCTURE = b"[],\n"
 _NOT_JSON_STRUCTURE = bytes(b for b in _EVERY_BYTE if b not in _JSON_STRUCTURE)
+# A line break, as a number no file is likely to hold (one that does is parsed the slow
+# way): finding where it lands among the numbers is cheaper than a byte pass over the text.
+_BREAK = b"-3.14159e-300"
+_BREAK_VALUE = float(_BREAK)
+_BREAK_BETWEEN = b"," + _BREAK + b","
 
 
 def _flat(document: bytes) -> np.ndarray | None:
@@ -88,6 +97,10 @@ def parse_json_rows(values: Sequence[bytes]) -> np.ndarray | None:
     shape = _shape(first)
     if shape is None:
         return None
+    if len(shape) == 1:  # the usual line, ``[x, y, ...]``: proved without a byte pass
+        vectors = _vectors(values, shape[0])
+        if vectors is not None:
+            return vectors
     text = b"\n".join(values)
     if text.translate(None, _NOT_JSON_STRUCTURE) != b"\n".join([first] * len(values)):
         return None
@@ -97,20 +110,50 @@ def parse_json_rows(values: Sequence[bytes]) -> np.ndarray | None:
     return flat.reshape((len(values), *shape))
 
 
+def _vectors(values: Sequence[bytes], size: int) -> np.ndarray | None:
+    """Lines that are each exactly ``[`` ``size`` numbers ``]``, as a matrix, or ``None``.
+
+    The lines are joined with a :data:`_BREAK` number between them. The only brackets in
+    that text are found where each line starts and ends (so no line nests, pads or splits
+    an array), and the breaks come back every ``size + 1``-th number and nowhere else (so
+    every line holds ``size`` numbers). Anything else is for the byte-pass proof.
+    """
+    rows = len(values)
+    doc = b"[" + _BREAK_BETWEEN.join(values) + b"," + _BREAK + b"]"
+    lengths = np.fromiter(map(len, values), np.int64, rows)
+    starts = np.cumsum(lengths + len(_BREAK_BETWEEN)) - lengths - len(_BREAK_BETWEEN) + 1
+    text = np.frombuffer(doc, np.uint8)
+    if not (
+        np.array_equal(np.flatnonzero(text == 0x5B)[1:], starts)  # [
+        and np.array_equal(np.flatnonzero(text == 0x5D)[:-1], starts + lengths - 1)  # ]
+    ):
+        return None
+    return _rows_between_breaks(_flat(doc), rows, size)
+
+
+def _rows_between_breaks(flat: np.ndarray | None, rows: int, size: int) -> np.ndarray | None:
+    """``flat`` as ``rows`` rows of ``size`` when a break ends every row and nothing else is
+    one (the caller put exactly ``rows`` breaks in); otherwise ``None``."""
+    width = size + 1
+    if flat is None or flat.size != rows * width:
+        return None
+    is_break = flat == _BREAK_VALUE
+    if not (is_break[size::width].all() and np.count_nonzero(is_break) == rows):
+        return None
+    return flat.reshape(rows, width)[:, :size]
+
+
 def parse_csv_matrix(text: bytes, rows: int, columns: int) -> np.ndarray | None:
     """``rows`` lines of ``columns`` numbers each (as JSON spells numbers) as a float64 matrix.
 
-    Each line becomes a JSON array. The same ``columns - 1`` commas on every line, and no
-    bracket anywhere, prove the matrix is not ragged; a quoted cell is a JSON string, which
-    the parse refuses, as it refuses CSV's other spellings (``.5``, ``+1``, ``nan``, an
-    empty cell): those windows are numpy's to parse.
+    The window becomes one flat JSON array, each line break a :data:`_BREAK` number. No
+    bracket anywhere means every cell is at most one number (the parse refuses a quoted
+    cell, an empty one, and CSV's spellings JSON lacks: ``.5``, ``+1``, ``nan``); and when
+    that number comes back exactly ``rows`` times, every ``columns + 1``-th, they are the
+    breaks and nothing else, so no line is ragged. A cell that holds the break's value, or
+    anything else, sends the window to numpy's parser.
     """
-    if columns < 1:
+    if columns < 1 or b"[" in text or b"]" in text:
         return None
-    line = b"," * (columns - 1)
-    if text.translate(None, _NOT_JSON_STRUCTURE) != b"\n".join([line] * rows):
-        return None
-    flat = _flat(b"[[" + text.replace(b"\n", b"],[") + b"]]")
-    if flat is None or flat.size != rows * columns:
-        return None
-    return flat.reshape(rows, columns)
+    flat = _flat(b"[" + text.replace(b"\n", _BREAK_BETWEEN) + b"," + _BREAK + b"]")
+    return _rows_between_breaks(flat, rows, columns)
