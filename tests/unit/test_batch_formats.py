@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from maaskit.batch.formats import Encoded, FileError, RowBatch, merge, split_lines
 from maaskit.batch.formats.csv import CsvReader, CsvWriter, plan_columns
 from maaskit.batch.formats.jsonl import JsonLinesReader, JsonLinesWriter
-from maaskit.batch.formats.npy import NpyReader, NpyWriter
+from maaskit.batch.formats.npy import NpyReader, NpyWriter, row_aligned
 from maaskit.onnxmodel.signature import Signature, TensorSpec
 
 
@@ -213,6 +214,55 @@ def test_merge_puts_rows_back_in_position_order() -> None:
 def test_npy_header_and_rows_split_across_any_chunks(size: int, batch_size: int) -> None:
     x = np.arange(40, dtype=np.float32).reshape(10, 4)
     windows = list(NpyReader(FEATURES, batch_size=batch_size).windows(chunked(npy(x), size)))
+    rows = np.concatenate([g.inputs["input"] for w in windows for g in w.groups])
+    positions = np.concatenate([g.positions for w in windows for g in w.groups])
+    assert rows.tolist() == x.tolist()
+    assert positions.tolist() == list(range(10))
+
+
+def _reads(data: bytes) -> Callable[[int], bytes]:
+    stream = io.BytesIO(data)
+    return stream.read
+
+
+@given(
+    rows=st.integers(0, 300), row_values=st.sampled_from([1, 2, 4, 6]), piece_rows=st.integers(1, 9)
+)
+def test_npy_pieces_after_the_second_start_on_a_row(
+    rows: int, row_values: int, piece_rows: int
+) -> None:
+    # Given a .npy file (a 128-byte header, rows of 4 to 24 bytes) and pieces that hold the
+    # header and a whole number of 4-, 8- and 16-byte rows, but never of 24-byte ones
+    data = npy(np.arange(rows * row_values, dtype=np.float32).reshape(rows, row_values))
+    header = len(data) - rows * row_values * 4
+    size = 128 + 96 * piece_rows
+    # When it is read in row-aligned pieces
+    pieces = list(row_aligned(_reads(data), size))
+    # Then the pieces are the file, and each after the second starts on a row when it can
+    assert b"".join(pieces) == data
+    assert all(0 < len(piece) <= size for piece in pieces)
+    starts = np.cumsum([0] + [len(p) for p in pieces])[2:-1]
+    assert header == 128
+    if row_values != 6:
+        assert all((start - header) % (row_values * 4) == 0 for start in starts)
+    else:  # rows that do not fill a piece evenly: plain pieces, all but the last full
+        assert all(len(piece) == size for piece in pieces[:-1])
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"not numpy at all" * 10, npy(np.ones((3, 4), np.float32))[:20]]
+)
+def test_npy_pieces_of_what_is_not_a_whole_header_are_plain(data: bytes) -> None:
+    pieces = list(row_aligned(_reads(data), 16))
+    assert b"".join(pieces) == data
+    assert all(len(piece) == 16 for piece in pieces[:-1])
+
+
+@given(size=st.sampled_from([16, 32, 48, 160]), batch_size=st.integers(1, 7))
+def test_npy_rows_read_from_aligned_pieces_are_the_file_s_rows(size: int, batch_size: int) -> None:
+    x = np.arange(40, dtype=np.float32).reshape(10, 4)
+    pieces = row_aligned(_reads(npy(x)), size)
+    windows = list(NpyReader(FEATURES, batch_size=batch_size).windows(pieces))
     rows = np.concatenate([g.inputs["input"] for w in windows for g in w.groups])
     positions = np.concatenate([g.positions for w in windows for g in w.groups])
     assert rows.tolist() == x.tolist()

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import IO, Any
 
 from maaskit.batch import formats
+from maaskit.batch.formats.npy import row_aligned
 from maaskit.batch.job import EMPTY, FAILED, JobConfig, JobResult, run_job
 from maaskit.batch.keys import (
     BatchKey,
@@ -39,9 +40,10 @@ SKIPPED = "skipped"  # already processed: same source ETag, same model version
 IGNORED = "ignored"  # not a batch file, or gone before we could read it
 SUPERSEDED = "superseded"  # the source changed while we read it: its own event redoes it
 # .npy rows need no parsing, so the model can start on them as soon as they arrive: read in
-# pieces this size (with as many read ahead as one chunk holds, the same bytes in flight),
-# the model starts after the first piece instead of the first chunk, and what is left to run
-# after the last byte arrives is one piece's rows, not one chunk's.
+# pieces this size (with as many read ahead as one chunk holds, the same bytes in flight,
+# and cut so that rows do not straddle them), the model starts after the first piece
+# instead of the first chunk, and what is left to run after the last byte arrives is one
+# piece's rows, not one chunk's.
 NPY_READ_BYTES = 1024 * 1024
 
 
@@ -292,13 +294,16 @@ class BatchService:
         read_bytes = self.chunk_bytes
         if key.format == "npy":
             read_bytes = min(read_bytes, NPY_READ_BYTES)
+            pieces = row_aligned(body.read, read_bytes)
+        else:
+            pieces = _chunks(body, read_bytes)
         try:
             result = run_job(
                 predictor_for(model),
                 key.format,
                 # piece n + 1 (and more, up to a chunk's bytes) arrives meanwhile
                 read_ahead(
-                    _then(_chunks(body, read_bytes), read_to_the_end),
+                    _then(pieces, read_to_the_end),
                     depth=max(1, self.chunk_bytes // read_bytes),
                 ),
                 sink,

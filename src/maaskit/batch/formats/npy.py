@@ -15,7 +15,8 @@ keeps outputs aligned when a row fails) and one field per model output::
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator, Mapping
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -74,6 +75,36 @@ def _header(
             "numpy.ascontiguousarray(x)"
         )
     return dtype, tuple(shape), start + length
+
+
+def row_aligned(read: Callable[[int], bytes], size: int) -> Iterator[bytes]:
+    """A ``.npy`` file's bytes, ``read`` in pieces of ``size``, except that the second is cut
+    short so that every later piece starts on a row (when ``size`` holds whole rows).
+
+    :class:`NpyReader` reads the rows of a piece in place, but a row split across a piece's
+    edge makes it copy the whole next piece to join it: a copy of the file, a piece at a
+    time, on the thread that also runs the model. Aligned, only the second piece is copied.
+    The header is only peeked at here: a file whose header cannot be read in the first piece
+    is read in plain pieces, and the reader says what is wrong with it.
+    """
+    first = read(size)
+    if not first:
+        return
+    yield first
+    try:
+        parsed = _header(first, at_end=False)
+    except FileError:
+        parsed = None
+    if parsed is not None:
+        dtype, shape, length = parsed
+        row_bytes = dtype.itemsize * math.prod(shape[1:]) if shape else 0
+        split = (len(first) - length) % row_bytes if row_bytes > 0 and size % row_bytes == 0 else 0
+        if split:  # the bytes of a row cut by the first piece's end
+            piece = read(size - split)
+            if not piece:
+                return
+            yield piece
+    yield from iter(lambda: read(size), b"")
 
 
 def _check_column(
