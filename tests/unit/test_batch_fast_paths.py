@@ -206,10 +206,10 @@ def test_a_csv_window_of_bare_numbers_needs_no_loadtxt(monkeypatch: pytest.Monke
 
 
 def test_csv_numbers_json_cannot_read_still_parse_at_once() -> None:
-    matrix = parse_csv_matrix(b"1,2.5,-3e2\n4,5,6", 2, 3)
+    matrix = parse_csv_matrix([b"1,2.5,-3e2", b"4,5,6"], 3)
     assert matrix is not None
     assert matrix.tolist() == [[1, 2.5, -300], [4, 5, 6]]
-    assert parse_csv_matrix(b".5,+1,2\n1,2,3", 2, 3) is None  # not JSON: numpy's parser takes it
+    assert parse_csv_matrix([b".5,+1,2", b"1,2,3"], 3) is None  # not JSON: numpy's parser takes it
     reader = CsvReader(FEATURES, batch_size=100, max_line_bytes=1000)
     assert list(reader.windows([b"a,b,c\n"])) == []
     window = reader._window(2, [b".5,+1,2", b"1,2,3"])

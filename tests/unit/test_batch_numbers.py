@@ -147,16 +147,16 @@ def test_wrapped_lines_spelled_unlike_the_first_go_the_per_line_way(lines: list[
 
 
 def test_csv_matrix_counts_fields_per_line() -> None:
-    matrix = parse_csv_matrix(b"1,2,3\n4,5,6", 2, 3)
+    matrix = parse_csv_matrix([b"1,2,3", b"4,5,6"], 3)
     assert matrix is not None
     assert matrix.tolist() == [[1, 2, 3], [4, 5, 6]]
-    assert parse_csv_matrix(b"1,2\n3,4,5,6", 2, 3) is None  # as many numbers, ragged
-    assert parse_csv_matrix(b"1,,3\n4,5,6", 2, 3) is None  # an empty cell
-    assert parse_csv_matrix(b"1,2,3\n4,5,", 2, 3) is None
-    assert parse_csv_matrix(b"1e400,2,3", 1, 3) is None
-    assert parse_csv_matrix(b'"1,2",3', 1, 3) is None  # a quoted cell: loadtxt's
-    assert parse_csv_matrix(b"[1,2],3", 1, 3) is None  # JSON would flatten it
-    assert parse_csv_matrix(b"1,2,3\n4,5,6\n", 2, 3) is None  # a line more than said
+    assert parse_csv_matrix([b"1,2", b"3,4,5,6"], 3) is None  # as many numbers, ragged
+    assert parse_csv_matrix([b"1,,3", b"4,5,6"], 3) is None  # an empty cell
+    assert parse_csv_matrix([b"1,2,3", b"4,5,"], 3) is None
+    assert parse_csv_matrix([b"1e400,2,3"], 3) is None
+    assert parse_csv_matrix([b'"1,2",3'], 3) is None  # a quoted cell: loadtxt's
+    assert parse_csv_matrix([b"[1,2],3"], 3) is None  # JSON would flatten it
+    assert parse_csv_matrix([b"1,2,3", b"4,5,6", b""], 3) is None  # a blank line
 
 
 def one_row_per_csv_line(text: bytes, rows: int, columns: int) -> np.ndarray | None:
@@ -201,10 +201,10 @@ def test_a_csv_window_parses_to_its_cells_or_to_nothing(
         lines.append(b",".join(cells))
     text = b"\n".join(lines)
     # When the window is parsed whole
-    got = parse_csv_matrix(text, rows, columns)
+    got = parse_csv_matrix(lines, columns)
     # Then it gives exactly each line's cells, or nothing (a cell holding the break's value
     # is one thing it may decline)
-    expected = one_row_per_csv_line(text, rows, columns)
+    expected = one_row_per_csv_line(text, len(lines), columns)
     if got is None:
         assert expected is None or np.isin(-3.14159e-300, expected)
     else:
@@ -215,7 +215,7 @@ def test_a_csv_window_parses_to_its_cells_or_to_nothing(
 
 def test_a_regular_csv_window_is_read() -> None:
     lines = [b"1,-2.5,3e2", b"0.1,0.2,0.3", b"-0.0,5e-324,1.7976931348623157e308"]
-    got = parse_csv_matrix(b"\n".join(lines), 3, 3)
+    got = parse_csv_matrix(lines, 3)
     expected = one_row_per_csv_line(b"\n".join(lines), 3, 3)
     assert got is not None
     assert expected is not None
@@ -231,3 +231,17 @@ def test_a_wide_integer_column_is_never_rounded_through_float64() -> None:
     [window] = list(reader.windows([b"a,b\n9007199254740993,1\n"]))
     [group] = window.groups
     assert group.inputs["input"].tolist() == [[9007199254740993, 1]]
+
+
+def test_the_kept_parser_reads_on_after_a_refused_window() -> None:
+    # Given windows simdjson parses but refuses to flatten (a string among the numbers)
+    for _ in range(3):
+        assert parse_json_rows([b'[1, "x"]', b"[2, 3]"]) is None
+        assert parse_csv_matrix([b"1,2", b"[3],4"], 2) is None
+    # Then the same thread's parser still reads the next windows, not only a fresh one
+    matrix = parse_csv_matrix([b"1,2", b"3,4"], 2)
+    assert matrix is not None
+    assert matrix.tolist() == [[1, 2], [3, 4]]
+    rows = parse_json_rows([b"[1.5, 2]", b"[3, 4]"])
+    assert rows is not None
+    assert rows.tolist() == [[1.5, 2], [3, 4]]

@@ -184,14 +184,17 @@ def line_blocks(
     for chunk in chunks:
         if not chunk:
             continue
-        data = carry + chunk if carry else chunk
-        parts: list[bytes | None] = data.split(b"\n")  # type: ignore[assignment]
+        # the carried start of a line joins the chunk's first line only: the chunk is not copied
+        parts: list[bytes | None] = chunk.split(b"\n")  # type: ignore[assignment]
+        carriage = b"\r" in chunk or b"\r" in carry
+        if carry:
+            parts[0] = carry + parts[0]  # type: ignore[operator]
         carry = parts.pop()  # type: ignore[assignment]
         if parts:
             if skipping:
                 skipping = False
                 parts[0] = None
-            pending.extend(_clean(parts, max_line_bytes, b"\r" in data))
+            pending.extend(_clean(parts, max_line_bytes, carriage))
         if len(carry) > max_line_bytes:
             skipping = True
             carry = b""
