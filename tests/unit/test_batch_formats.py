@@ -205,6 +205,9 @@ def test_merge_puts_rows_back_in_position_order() -> None:
     b = Encoded.from_records(np.array([2, 3, 5]), [b"b2\n", b"b3\n", b"b5\n"])
     assert merge([a, b]) == (b"a1\nb2\nb3\na4\nb5\n", 5)
     assert merge([]) == (b"", 0)
+    # fixed-size rows (.npy) are found by their offsets in the blob
+    c = Encoded(np.array([0, 6]), b"c0c6", offsets=np.array([0, 2, 4]))
+    assert merge([a, c, b]) == (b"c0a1\nb2\nb3\na4\nb5\nc6", 7)
 
 
 # .npy ---------------------------------------------------------------------------------------------

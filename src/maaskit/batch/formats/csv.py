@@ -35,6 +35,7 @@ from maaskit.batch.formats.base import (
     FileError,
     RowBatch,
     Window,
+    decimals,
     first_line,
     line_blocks,
     too_long,
@@ -55,6 +56,14 @@ class _InputColumns:
     spec: TensorSpec
     columns: np.ndarray  # indices into the header, in element order
     row_shape: tuple[int, ...]
+
+    def of(self, matrix: np.ndarray) -> np.ndarray:
+        """This input's columns of ``matrix``: a view when they are adjacent and in order
+        (the usual file), so the only copy is the conversion to the input's type."""
+        first, count = int(self.columns[0]), len(self.columns)
+        if np.array_equal(self.columns, np.arange(first, first + count)):
+            return matrix[:, first : first + count]
+        return matrix[:, self.columns]
 
 
 @dataclass(frozen=True)
@@ -360,7 +369,7 @@ class CsvReader:
         assert self.plan is not None  # nosec B101  # narrows the type; the header sets the plan before any row
         inputs = {}
         for item in self.plan.inputs:
-            values = matrix[:, item.columns].reshape((len(matrix), *item.row_shape))
+            values = item.of(matrix).reshape((len(matrix), *item.row_shape))
             array = to_array(values, item.spec)
             check_shape(array, item.spec)
             inputs[item.spec.name] = array
@@ -438,13 +447,13 @@ class CsvWriter:
             )
             return Encoded.refuse_all(batch.positions, reason)
         n = len(batch.positions)
-        positions = batch.positions.tolist()
+        positions = decimals(batch.positions)
         columns = [_text_rows(array.reshape(n, -1)) for array in outputs.values()]
         if len(columns) == 1:  # the common case: one bytes format per row, no join
-            records = [b"%d,%b\n" % row for row in zip(positions, columns[0], strict=True)]
+            records = [b"%b,%b\n" % row for row in zip(positions, columns[0], strict=True)]
         else:
             records = [
-                b"%d,%b\n" % (position, b",".join(cells))
+                b"%b,%b\n" % (position, b",".join(cells))
                 for position, *cells in zip(positions, *columns, strict=True)
             ]
         return Encoded.from_records(batch.positions, records)

@@ -26,6 +26,7 @@ from maaskit.batch.formats.base import (
     Failure,
     RowBatch,
     Window,
+    decimals,
     first_line,
     line_blocks,
     too_long,
@@ -402,15 +403,15 @@ def _fast_records(batch: RowBatch, outputs: Mapping[str, np.ndarray]) -> list[by
             return None
         opening, closing = brackets(array.ndim - 1)
         columns.append((orjson.dumps(name) + b":" + opening, encoded, closing))
-    positions = batch.positions.tolist()
+    positions = decimals(batch.positions)
     if len(columns) == 1:
         ((key, values, closing),) = columns
         return [
-            b'{"line":%d,"outputs":{%b%b%b}}\n' % (position, key, value, closing)
+            b'{"line":%b,"outputs":{%b%b%b}}\n' % (position, key, value, closing)
             for position, value in zip(positions, values, strict=True)
         ]
     return [
-        b'{"line":%d,"outputs":{%b}}\n'
+        b'{"line":%b,"outputs":{%b}}\n'
         % (position, b",".join(key + values[i] + closing for key, values, closing in columns))
         for i, position in enumerate(positions)
     ]
