@@ -132,16 +132,28 @@ def _vectors(values: Sequence[bytes], size: int) -> np.ndarray | None:
     every line holds ``size`` numbers). Anything else is for the byte-pass proof.
     """
     rows = len(values)
-    doc = b"[" + _BREAK_BETWEEN.join(values) + _BREAK_END
+    doc = _joined(values)
     lengths = np.fromiter(map(len, values), np.int64, rows)
     starts = np.cumsum(lengths + len(_BREAK_BETWEEN)) - lengths - len(_BREAK_BETWEEN) + 1
     text = np.frombuffer(doc, np.uint8)
+    # A bracket at each line's first and last byte (distinct places), and no more brackets
+    # in the text than those and the document's own two: so none anywhere else.
     if not (
-        np.array_equal(np.flatnonzero(text == 0x5B)[1:], starts)  # [
-        and np.array_equal(np.flatnonzero(text == 0x5D)[:-1], starts + lengths - 1)  # ]
+        bool((text[starts] == 0x5B).all())  # [
+        and bool((text[starts + lengths - 1] == 0x5D).all())  # ]
+        and np.count_nonzero(text == 0x5B) == rows + 1
+        and np.count_nonzero(text == 0x5D) == rows + 1
     ):
         return None
     return _rows_between_breaks(_flat(doc), rows, size)
+
+
+def _joined(lines: Sequence[bytes]) -> bytes:
+    """``[line,BREAK,line,BREAK,...,line,BREAK]`` in one pass (no copy to add the brackets)."""
+    pieces = list(lines)
+    pieces[0] = b"[" + pieces[0]
+    pieces[-1] = pieces[-1] + _BREAK_END
+    return _BREAK_BETWEEN.join(pieces)
 
 
 def _rows_between_breaks(flat: np.ndarray | None, rows: int, size: int) -> np.ndarray | None:
@@ -168,10 +180,7 @@ def parse_csv_matrix(lines: Sequence[bytes], columns: int) -> np.ndarray | None:
     """
     if columns < 1 or not lines:
         return None
-    pieces = list(lines)
-    pieces[0] = b"[" + pieces[0]
-    pieces[-1] = pieces[-1] + _BREAK_END
-    document = _BREAK_BETWEEN.join(pieces)
+    document = _joined(lines)
     if document.find(b"[", 1) != -1 or document.find(b"]", 0, len(document) - 1) != -1:
         return None
     return _rows_between_breaks(_flat(document), len(lines), columns)
