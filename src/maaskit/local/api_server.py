@@ -6,28 +6,32 @@ at the root of ``http://127.0.0.1:PORT/``, as ``sam local start-api`` does, and 
 event (:mod:`maaskit.local.apigw`) and goes to the Lambda router in process. No API key or
 IAM signature is checked locally.
 
-One asyncio loop on its own thread reads, parses (:mod:`maaskit.local.http11`) and answers
-every connection, and invokes the function itself, one request at a time: a Lambda sandbox
-runs one invocation at a time anyway, and a thread per connection (or a worker per function)
-spent more than the handler's own time handing the interpreter lock between threads that
-all waited for the same function. The embedded AWS serves on its own threads, so a handler
-that calls S3 or invokes another function does not need the loop. A handler that calls this
-same API over HTTP would wait for itself: the loop is busy with that handler.
+One loop on its own thread (a plain :mod:`selectors` loop: asyncio's transports, protocols
+and callbacks cost more per request than the parsing) reads, parses
+(:mod:`maaskit.local.http11`) and answers every connection, and invokes the function
+itself, one request at a time: a Lambda sandbox runs one invocation at a time anyway, and a
+thread per connection (or a worker per function) spent more than the handler's own time
+handing the interpreter lock between threads that all waited for the same function. The
+embedded AWS serves on its own threads, so a handler that calls S3 or invokes another
+function does not need the loop. A handler that calls this same API over HTTP would wait
+for itself: the loop is busy with that handler.
 
 Replies to the requests that arrived in one pass of the loop are sent together when the pass
-ends (:meth:`LocalApi.hold_reply`), so a client woken by its reply does not take the CPU
-from the loop while the loop still has the others to answer.
+ends, so a client woken by its reply does not take the CPU from the loop while the loop
+still has the others to answer; the access-log lines of the pass are written after that, so
+no client waits for them.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
+import selectors
 import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any
 
 from maaskit.local.apigw import (
     BAD_GATEWAY,
@@ -59,6 +63,10 @@ MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own limit
 # The listen backlog. The old front's 5 (socketserver's default) reset fresh connections when
 # 16 clients connected at once to a busy stack: the loop accepts only between requests.
 LISTEN_BACKLOG = 128
+# Replies waiting for a client that does not read them: past this, its requests wait too.
+MAX_UNSENT_BYTES = 4 * 1024 * 1024
+_RECV_BYTES = 256 * 1024
+_ACCEPT, _WAKE = object(), object()  # the selector's data for the listener and the wake-up
 Invoke = Callable[[str, dict[str, Any]], Invocation]
 
 
@@ -104,9 +112,8 @@ class LocalApi:
         self._staged = {
             api.stage: RouteTable(api.routes) for api in reversed(self.apis) if api.routes
         }
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
-        self._unflushed: list[_Connection] = []  # replies held until this pass of the loop ends
 
     # request handling -----------------------------------------------------------------
 
@@ -156,145 +163,264 @@ class LocalApi:
         except OSError as err:
             raise port_error(err, self.port, "local API", "--api-port") from None
         self.port = int(sock.getsockname()[1])
-        loop = self._loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self._thread = threading.Thread(
-            target=self._serve, args=(loop, sock, ready), name="maaskit-local-api", daemon=True
-        )
-        self._thread.start()
-        ready.wait()
-
-    def _serve(
-        self, loop: asyncio.AbstractEventLoop, sock: socket.socket, ready: threading.Event
-    ) -> None:
-        asyncio.set_event_loop(loop)
-        connections: set[_Connection] = set()
         try:
-            server = loop.run_until_complete(
-                loop.create_server(
-                    lambda: _Connection(self, connections), sock=sock, backlog=LISTEN_BACKLOG
-                )
-            )
+            server = _Server(self, sock)
         except BaseException:
             sock.close()
-            loop.close()
             raise
-        finally:
-            ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            server.close()
-            for connection in list(connections):
-                connection.abort()
-            loop.run_until_complete(asyncio.sleep(0))  # let the transports close
-            loop.close()
-
-    def hold_reply(self, connection: _Connection) -> None:
-        """Send ``connection``'s replies once every request that arrived with it is answered.
-
-        Replies to requests that arrived in one pass of the loop leave together, back to
-        back, after that pass: a reply sent at once wakes its client, which then competes
-        with the loop for the CPU while the loop still answers the others (on a loaded
-        machine that cost more per request than the front's own work).
-        """
-        if not self._unflushed:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._unflushed.append(connection)
-
-    def _flush(self) -> None:
-        unflushed, self._unflushed = self._unflushed, []
-        for connection in unflushed:
-            connection.flush()
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="maaskit-local-api", daemon=True
+        )
+        self._thread.start()
 
     def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        self._loop = self._thread = None
-        if loop is not None and thread is not None and thread.is_alive():
-            loop.call_soon_threadsafe(loop.stop)
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is not None:
+            server.shutdown()
         if thread is not None:
             thread.join(timeout=10)
 
 
-class _Connection(asyncio.Protocol):
-    """One client connection: its requests answered in the order they came."""
+class _Server:
+    """The loop: wait for sockets, answer what arrived, send the replies, log them."""
 
-    def __init__(self, api: LocalApi, connections: set[_Connection]) -> None:
-        self._api = api
-        self._connections = connections
-        self._transport: asyncio.Transport | None = None
-        self._peer = "127.0.0.1"
+    def __init__(self, api: LocalApi, listener: socket.socket) -> None:
+        self.api = api
+        self._listener = listener
+        listener.setblocking(False)
+        self._selector = selectors.DefaultSelector()
+        self._wake_in, self._wake_out = socket.socketpair()
+        self._wake_in.setblocking(False)
+        self._wake_out.setblocking(False)
+        self._selector.register(listener, selectors.EVENT_READ, _ACCEPT)
+        self._selector.register(self._wake_in, selectors.EVENT_READ, _WAKE)
+        self._connections: set[_Connection] = set()
+        self._stopping = False
+        self.unsent: list[_Connection] = []  # with replies to send when this pass ends
+        self.answered: list[tuple[str, str, int, float]] = []  # the access log of this pass
+
+    def shutdown(self) -> None:
+        """Ask the loop to stop (from any thread); it closes every connection as it ends."""
+        self._stopping = True
+        with contextlib.suppress(OSError):  # full or closed: the loop is waking or gone
+            self._wake_out.send(b"\0")
+
+    def serve_forever(self) -> None:
+        try:
+            while not self._stopping:
+                self._serve_once()
+        finally:
+            for connection in list(self._connections):
+                connection.abort()
+            self._selector.close()
+            for sock in (self._listener, self._wake_in, self._wake_out):
+                sock.close()
+
+    def _serve_once(self) -> None:
+        for key, mask in self._selector.select():
+            target = key.data
+            if target is _ACCEPT:
+                self._accept()
+            elif target is _WAKE:
+                with contextlib.suppress(OSError):
+                    self._wake_in.recv(4096)
+            else:
+                try:
+                    if mask & selectors.EVENT_WRITE:
+                        target.writable()
+                    if mask & selectors.EVENT_READ:
+                        target.readable()
+                except Exception:  # a bug of ours: lose this connection, not the server
+                    log.exception("the local API failed on a connection from %s", target.peer)
+                    target.abort()
+        if self.unsent:
+            unsent, self.unsent = self.unsent, []
+            for connection in unsent:
+                connection.send()
+        if self.answered:  # after the replies left: clients do not wait for the log
+            answered, self.answered = self.answered, []
+            if log.isEnabledFor(logging.INFO):
+                for method, target_, status, elapsed in answered:
+                    log.info('"%s %s" %d %.1f ms', method, target_, status, elapsed)
+
+    def _accept(self) -> None:
+        for _ in range(LISTEN_BACKLOG):
+            try:
+                sock, address = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as err:  # out of file descriptors, say: try again next pass
+                log.warning("the local API could not accept a connection: %s", err)
+                return
+            sock.setblocking(False)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            peer = str(address[0]) if isinstance(address, tuple) else "127.0.0.1"
+            connection = _Connection(self, sock, peer)
+            self._connections.add(connection)
+            self._selector.register(sock, selectors.EVENT_READ, connection)
+
+    def watch(self, connection: _Connection, before: int, events: int) -> None:
+        """Wait for ``events`` of ``connection`` from now on (none: unregister)."""
+        if before and events:
+            self._selector.modify(connection.sock, events, connection)
+        elif events:
+            self._selector.register(connection.sock, events, connection)
+        else:
+            self._selector.unregister(connection.sock)
+
+    def forget(self, connection: _Connection) -> None:
+        if connection in self._connections:
+            self._connections.discard(connection)
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self._selector.unregister(connection.sock)
+
+
+class _Connection:
+    """One client connection: its requests answered in the order they came.
+
+    Replies wait in :attr:`_out` until the loop's pass ends (see the module docstring); a
+    reply the socket does not take at once is sent as it drains, and reading pauses while
+    more than :data:`MAX_UNSENT_BYTES` wait, so a client that pipelines without reading
+    cannot make the front buffer without bound.
+    """
+
+    __slots__ = (
+        "_body_start",
+        "_buffer",
+        "_chunked",
+        "_close_after",
+        "_continued",
+        "_events",
+        "_head",
+        "_out",
+        "_out_bytes",
+        "_queued",
+        "_reading",
+        "_server",
+        "closed",
+        "peer",
+        "sock",
+    )
+
+    def __init__(self, server: _Server, sock: socket.socket, peer: str) -> None:
+        self._server = server
+        self.sock = sock
+        self.peer = peer
+        self.closed = False
         self._buffer = bytearray()
         self._head: RequestHead | None = None  # of a request whose body is still arriving
         self._body_start = 0
         self._chunked: ChunkedBody | None = None
         self._continued = False
-        self._held: list[bytes] = []  # replies not sent yet (see LocalApi.hold_reply)
+        self._out: list[bytes | memoryview] = []
+        self._out_bytes = 0
+        self._close_after = False  # close once the replies so far are sent
+        self._queued = False  # in the loop's list of connections to send for
+        self._reading = True
+        self._events = selectors.EVENT_READ
 
-    # asyncio.Protocol -----------------------------------------------------------------
+    # events from the loop ---------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)  # a TCP server's: always a stream
-        peer = transport.get_extra_info("peername")
-        if peer:
-            self._peer = str(peer[0])
-        self._connections.add(self)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._connections.discard(self)
-        self._transport = None
-        self._held.clear()
-
-    def data_received(self, data: bytes) -> None:
+    def readable(self) -> None:
+        if self.closed or not self._reading:
+            return
+        try:
+            data = self.sock.recv(_RECV_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:  # reset by the client: nobody to answer
+            self.abort()
+            return
+        if not data:  # the client sent all it will: answer what is complete, then close
+            self._answer_complete_requests(closing=True)
+            self._close_when_sent()
+            return
         self._buffer += data
         self._answer_complete_requests(closing=False)
 
-    def eof_received(self) -> bool:
-        """The client sent all it will: answer what is complete, then close."""
-        self._answer_complete_requests(closing=True)
-        self.close()
-        return True
+    def writable(self) -> None:
+        self.send()
+
+    def send(self) -> None:
+        """Send the replies so far, in order; the rest when the socket drains."""
+        self._queued = False
+        out = self._out
+        if self.closed:
+            return
+        if out:
+            data = out[0] if len(out) == 1 else b"".join(out)
+            out.clear()
+            try:
+                sent = self.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:  # the client left: nobody to tell
+                self.abort()
+                return
+            if sent < len(data):
+                out.append(memoryview(data)[sent:])
+                self._out_bytes = len(data) - sent
+            else:
+                self._out_bytes = 0
+        if not out and self._close_after:
+            self.abort()
+            return
+        self._watch()
 
     def abort(self) -> None:
-        if self._transport is not None:
-            self._transport.abort()
+        if self.closed:
+            return
+        self.closed = True
+        self._out.clear()
+        self._server.forget(self)
+        self.sock.close()
 
-    def close(self) -> None:
-        if self._transport is not None:
-            self.flush()
-            self._transport.close()
+    # state ------------------------------------------------------------------------------
 
-    def flush(self) -> None:
-        """Send the replies held so far, in order."""
-        held = self._held
-        if held and self._transport is not None:
-            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
-        held.clear()
+    def _watch(self) -> None:
+        reading = self._reading and self._out_bytes <= MAX_UNSENT_BYTES
+        events = (selectors.EVENT_READ if reading else 0) | (
+            selectors.EVENT_WRITE if self._out else 0
+        )
+        if events != self._events:
+            self._server.watch(self, self._events, events)
+            self._events = events
 
-    def _write_now(self, data: bytes) -> None:
-        """``data`` after any held replies, sent at once."""
-        if self._transport is not None:
-            self.flush()
-            self._transport.write(data)
+    def _queue(self, data: bytes) -> None:
+        self._out.append(data)
+        if not self._queued:
+            self._queued = True
+            self._server.unsent.append(self)
 
-    # requests -------------------------------------------------------------------------
+    def _close_when_sent(self) -> None:
+        """Read no more; close once the replies so far are sent."""
+        self._close_after = True
+        self._reading = False
+        if not self._queued:
+            self._queued = True
+            self._server.unsent.append(self)
+
+    # requests ---------------------------------------------------------------------------
 
     def _answer_complete_requests(self, *, closing: bool) -> None:
         """Answer every complete request in the buffer, in order (pipelining)."""
-        while self._transport is not None and not self._transport.is_closing():
+        while not self._close_after:
             try:
                 read = self._read_request()
             except HttpError as err:
-                log.debug("refused a request from %s: %s", self._peer, err.message)
-                self._write_now(error_response(err))
-                self.close()
+                log.debug("refused a request from %s: %s", self.peer, err.message)
+                self._queue(error_response(err))
+                self._close_when_sent()
                 return
             if read is None:
                 return
             head, request = read
             started = time.perf_counter()
             try:
-                response = self._api.handle(request)
+                response = self._server.api.handle(request)
             except Exception:
                 log.exception("the local API failed on %s %s", head.method, request.path)
                 response = BAD_GATEWAY
@@ -329,34 +455,27 @@ class _Connection(asyncio.Protocol):
         del self._buffer[:end]
         self._head = self._chunked = None
         path, _, query = head.target.partition("?")
-        return head, HttpRequest(head.method, path, query, head.headers, body, self._peer)
+        return head, HttpRequest(head.method, path, query, head.headers, body, self.peer)
 
     def _ask_for_body(self, head: RequestHead) -> None:
-        if head.expects_continue and not self._continued and self._transport is not None:
+        if head.expects_continue and not self._continued:
             self._continued = True
-            self._write_now(CONTINUE)
+            self._queue(CONTINUE)
 
     def _answer(
         self, head: RequestHead, response: HttpResponse, started: float, *, close: bool
     ) -> None:
-        transport = self._transport
-        if transport is None or transport.is_closing():  # the client left: nobody to tell
-            log.debug("%s %s: the client closed the connection first", head.method, head.target)
-            return
         close = close or not head.keep_alive
-        reply = encode_response(
-            response.status,
-            response.headers,
-            response.body,
-            close=close,
-            head_only=head.method == "HEAD",
+        self._queue(
+            encode_response(
+                response.status,
+                response.headers,
+                response.body,
+                close=close,
+                head_only=head.method == "HEAD",
+            )
         )
         if close:
-            self._write_now(reply)
-            transport.close()
-        else:
-            if not self._held:
-                self._api.hold_reply(self)
-            self._held.append(reply)
+            self._close_when_sent()
         elapsed = (time.perf_counter() - started) * 1000
-        log.info('"%s %s" %d %.1f ms', head.method, head.target, response.status, elapsed)
+        self._server.answered.append((head.method, head.target, response.status, elapsed))
