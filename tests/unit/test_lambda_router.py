@@ -6,12 +6,14 @@ import json
 import os
 import textwrap
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
 
 from maaskit.local.lambda_environment import ENVIRON, EnvironOverlay
 from maaskit.local.lambda_router import LambdaRouter, UnknownFunctionError
+from maaskit.local.request_ids import new_request_id
 
 
 def _function(tmp_path: Path, source: str, name: str = "fn") -> Path:
@@ -56,6 +58,68 @@ def test_unserialisable_reply_is_a_marshal_error(tmp_path: Path) -> None:
     invocation = router.invoke("fn", {})
 
     assert invocation.error_type == "Runtime.MarshalError"
+
+
+@pytest.mark.parametrize(
+    ("reply", "marshals"),
+    [
+        ({"statusCode": 200, "headers": {"A": "b"}, "body": "x", "isBase64Encoded": False}, True),
+        ({"nested": [1, 2.5, None, True, {"deep": ["s"]}]}, True),
+        ({"tuple": (1, 2)}, True),  # json.dumps takes a tuple as a list
+        ({1: "a key json.dumps turns into a string"}, True),
+        ({"set": {1, 2}}, False),
+        ({"bytes": b"x"}, False),
+        ({"object": object()}, False),
+    ],
+)
+def test_a_reply_is_marshalled_as_json_dumps_would(
+    tmp_path: Path, reply: object, marshals: bool
+) -> None:
+    # Given a handler returning a reply the fast type walk may or may not vouch for
+    code = _function(tmp_path, "def lambda_handler(event, context):\n    return event['reply']\n")
+    router = LambdaRouter()
+    router.register("fn", code)
+    # When it is invoked
+    invocation = router.invoke("fn", {"reply": reply})
+    # Then it fails to marshal exactly when json.dumps fails, and the payload is json.dumps'
+    assert invocation.errored is not marshals
+    if marshals:
+        assert invocation.payload == json.dumps(reply)
+        assert invocation.value is reply
+    else:
+        assert invocation.error_type == "Runtime.MarshalError"
+
+
+def test_a_reply_that_contains_itself_is_a_marshal_error(tmp_path: Path) -> None:
+    code = _function(
+        tmp_path,
+        "def lambda_handler(event, context):\n    reply = {}\n    reply['me'] = reply\n    return reply\n",
+    )
+    router = LambdaRouter()
+    router.register("fn", code)
+
+    assert router.invoke("fn", {}).error_type == "Runtime.MarshalError"
+
+
+def test_request_ids_are_unique_version_4_uuids_also_in_a_forked_child() -> None:
+    ids = [new_request_id() for _ in range(1000)]
+    assert len(set(ids)) == len(ids)
+    for value in ids[:10]:
+        parsed = uuid.UUID(value)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, value)
+    if not hasattr(os, "fork"):
+        return
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover  # the child reports through the pipe
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    from_child = os.read(read, 100).decode()
+    os.close(read)
+    mine = new_request_id()
+    assert from_child[:24] != mine[:24]  # another random part, not this process's count
 
 
 def test_import_failure_is_reported_and_retried_next_time(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ import time
 import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from typing import Any
 
 from maaskit.local.lambda_function import FunctionSpec, Handler, LambdaContext
@@ -23,21 +22,58 @@ MARSHAL_ERROR = "Runtime.MarshalError"
 TIMEOUT_ERROR = "Sandbox.Timedout"
 
 
-@dataclass(frozen=True)
 class Invocation:
-    """One finished invocation: the JSON payload the caller receives, and what happened."""
+    """One finished invocation: the JSON payload the caller receives, and what happened.
 
-    function_name: str
-    request_id: str
-    source: str
-    payload: str
-    duration_ms: float
-    error_type: str | None = None
-    error_message: str | None = None
-    stack_trace: tuple[str, ...] = ()
-    # The handler's reply as it returned it, for a caller in this process that would only
-    # decode ``payload`` again (the local API front); ``None`` for failed invocations.
-    value: Any = field(default=None, compare=False, repr=False)
+    Treated as immutable. A plain class with slots, not a frozen dataclass: one is built per
+    request, and a frozen dataclass sets each field through ``object.__setattr__``.
+    """
+
+    __slots__ = (
+        "_payload",
+        "duration_ms",
+        "error_message",
+        "error_type",
+        "function_name",
+        "request_id",
+        "source",
+        "stack_trace",
+        "value",
+    )
+
+    def __init__(
+        self,
+        function_name: str,
+        request_id: str,
+        source: str,
+        payload: str | None,
+        duration_ms: float,
+        *,
+        error_type: str | None = None,
+        error_message: str | None = None,
+        stack_trace: tuple[str, ...] = (),
+        value: Any = None,
+    ) -> None:
+        self.function_name = function_name
+        self.request_id = request_id
+        self.source = source
+        # None: ``value`` is known to encode, and is encoded when the payload is asked for
+        # (the local API front never asks: it takes ``value`` as it is)
+        self._payload = payload
+        self.duration_ms = duration_ms
+        self.error_type = error_type
+        self.error_message = error_message
+        self.stack_trace = stack_trace
+        # The handler's reply as it returned it, for a caller in this process that would
+        # only decode ``payload`` again (the local API front); ``None`` for failed ones.
+        self.value = value
+
+    @property
+    def payload(self) -> str:
+        """The reply (or the error document) as JSON, as the Lambda service returns it."""
+        if self._payload is None:
+            self._payload = json.dumps(self.value)
+        return self._payload
 
     @property
     def errored(self) -> bool:
@@ -55,6 +91,44 @@ class Invocation:
         lines.append(f"END RequestId: {self.request_id}")
         lines.append(f"REPORT RequestId: {self.request_id}\tDuration: {self.duration_ms:.2f} ms")
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"Invocation(function_name={self.function_name!r}, request_id={self.request_id!r}, "
+            f"source={self.source!r}, duration_ms={self.duration_ms:.3f}, "
+            f"error_type={self.error_type!r}, error_message={self.error_message!r})"
+        )
+
+
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+_CHECK_DEPTH = 32
+
+
+def encodes_as_json(value: Any, depth: int = 0) -> bool:
+    """Whether ``json.dumps`` takes ``value`` as it is: JSON's own types all the way down.
+
+    ``False`` means "not known": anything else (a subclass, a tuple, a key that is not a
+    string, a nesting deeper than a reply's) is left to ``json.dumps`` to judge. A walk of
+    a proxy reply's few keys costs a fraction of encoding its body string again.
+    """
+    kind = type(value)
+    if kind in _JSON_SCALARS:
+        return True
+    if depth >= _CHECK_DEPTH:
+        return False
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            if type(item) not in _JSON_SCALARS and not encodes_as_json(item, depth + 1):
+                return False
+        return True
+    if kind is list:
+        for item in value:
+            if type(item) not in _JSON_SCALARS and not encodes_as_json(item, depth + 1):
+                return False
+        return True
+    return False
 
 
 def source_of(event: Any) -> str:
@@ -84,7 +158,7 @@ def run_invocation(
     deadline = started + spec.timeout_s
     error: BaseException | None = None
     error_type: str | None = None
-    payload = "null"
+    payload: str | None = "null"
     with environment:
         try:
             handler = load(spec)
@@ -97,10 +171,13 @@ def run_invocation(
             except Exception as err:  # the handler's failure is the invocation's result
                 error = err
             else:
-                try:
-                    payload = json.dumps(result)
-                except (TypeError, ValueError) as err:
-                    error, error_type = err, MARSHAL_ERROR
+                if encodes_as_json(result):
+                    payload = None  # encoded if a caller asks for it
+                else:
+                    try:
+                        payload = json.dumps(result)
+                    except (TypeError, ValueError) as err:
+                        error, error_type = err, MARSHAL_ERROR
     duration_ms = (time.monotonic() - started) * 1000
     if error is not None:
         return failed(
