@@ -44,7 +44,7 @@ class RequestHead(NamedTuple):
     method: str
     target: str  # as sent: path and query string, still percent-encoded
     version: str
-    headers: list[tuple[str, str]]
+    headers: tuple[tuple[str, str], ...]
     content_length: int
     chunked: bool
     keep_alive: bool
@@ -62,8 +62,17 @@ def _head_end(buffer: bytearray) -> tuple[int, int]:
     return -1, -1
 
 
+_RECENT_HEADS = 256
+_MAX_RECENT_HEAD = 4096
+_recent_heads: dict[bytes, RequestHead] = {}
+
+
 def parse_head(buffer: bytearray) -> tuple[RequestHead, int] | None:
-    """The head at the start of ``buffer`` and how many bytes it took; ``None`` if incomplete."""
+    """The head at the start of ``buffer`` and how many bytes it took; ``None`` if incomplete.
+
+    A keep-alive client repeats its heads byte for byte (the same route, headers and body
+    length): the last few hundred heads read are kept, parsed, by their bytes.
+    """
     if buffer[:1] in _LINE_ENDS:
         while buffer[:2] == b"\r\n" or buffer[:1] == b"\n":  # stray line ends between requests
             del buffer[: 2 if buffer[:1] == b"\r" else 1]
@@ -72,7 +81,19 @@ def parse_head(buffer: bytearray) -> tuple[RequestHead, int] | None:
         if len(buffer) > MAX_HEAD:
             raise HttpError(431, "Request header fields too large")
         return None
-    request_line, newline, header_lines = buffer[:end].decode("iso-8859-1").partition("\n")
+    raw = bytes(buffer[:end])
+    head = _recent_heads.get(raw)
+    if head is None:
+        head = _parse_head(raw)
+        if end <= _MAX_RECENT_HEAD:
+            if len(_recent_heads) >= _RECENT_HEADS:
+                _recent_heads.clear()
+            _recent_heads[raw] = head
+    return head, body_start
+
+
+def _parse_head(raw: bytes) -> RequestHead:
+    request_line, newline, header_lines = raw.decode("iso-8859-1").partition("\n")
     words = request_line.rstrip("\r").split(" ")
     if len(words) != 3 or not words[0] or not words[1]:
         raise HttpError(400, f"Bad request line {request_line.rstrip()[:100]!r}")
@@ -105,10 +126,16 @@ def parse_head(buffer: bytearray) -> tuple[RequestHead, int] | None:
     connection = lookup.get("connection", "").lower()
     keep_alive = connection != "close" and (version == "HTTP/1.1" or connection == "keep-alive")
     expects_continue = "expect" in lookup and lookup["expect"].lower() == "100-continue"
-    head = RequestHead(
-        method, target, version, headers, content_length, chunked, keep_alive, expects_continue
+    return RequestHead(
+        method,
+        target,
+        version,
+        tuple(headers),
+        content_length,
+        chunked,
+        keep_alive,
+        expects_continue,
     )
-    return head, body_start
 
 
 class ChunkedBody:
