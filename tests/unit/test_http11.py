@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from maaskit.local.http11 import HttpError, parse_head
+from maaskit.local.http11 import HttpError, encode_response, parse_head
 
 
 def test_a_repeated_head_reads_the_same_and_a_changed_one_reads_its_own() -> None:
@@ -31,3 +31,20 @@ def test_an_incomplete_head_waits_and_a_bad_one_is_refused_every_time() -> None:
         with pytest.raises(HttpError) as refused:
             parse_head(bytearray(b"GET / HTTP/1.1\r\nno colon\r\n\r\n"))
         assert refused.value.status == 400
+
+
+def test_a_reply_head_kept_for_its_headers_still_frames_each_body() -> None:
+    # Given a function that answers with its own (wrong) length and the same headers each time
+    headers = [("Content-Type", "application/json"), ("content-length", "99")]
+    # When two bodies of different lengths are sent, one closing the connection
+    first = encode_response(200, headers, b"{}", close=False)
+    second = encode_response(200, headers, b"[1, 2]", close=True)
+    head_only = encode_response(200, headers, b"[1, 2]", close=False, head_only=True)
+    # Then each has its own body's length, ours alone, and only the closing one says so
+    assert first.endswith(b"\r\nContent-Length: 2\r\n\r\n{}")
+    assert second.endswith(b"\r\nContent-Length: 6\r\nConnection: close\r\n\r\n[1, 2]")
+    assert head_only.endswith(b"\r\nContent-Length: 6\r\n\r\n")
+    for reply in (first, second):
+        assert reply.startswith(b"HTTP/1.1 200 OK\r\nServer: maaskit-local\r\nDate: ")
+        assert reply.lower().count(b"content-length") == 1
+        assert b"Content-Type: application/json\r\n" in reply

@@ -153,7 +153,7 @@ def build_event(
     if not request.body:
         body = None
     elif binary:
-        body = base64.b64encode(request.body).decode("ascii")
+        body = binascii.b2a_base64(request.body, newline=False).decode("ascii")
     else:
         body = request.body.decode("utf-8", errors="replace")
     route = match.route
@@ -224,7 +224,9 @@ def parse_reply(reply: Any) -> HttpResponse:
             (name, str(value)) for name, value in single.items() if name.lower() not in taken
         )
     else:
-        headers = [(name, str(value)) for name, value in single.items()]
+        headers = [
+            (name, value if type(value) is str else str(value)) for name, value in single.items()
+        ]
     body = reply.get("body")
     if body is None:
         raw = b""

@@ -21,6 +21,7 @@ MAX_HEADERS = 100
 MAX_HEAD = MAX_HEADER_LINE * 2  # a head this long with no blank line is refused
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _SERVER_LINE = "Server: maaskit-local"
+_CLOSE = b"Connection: close\r\n"
 _LINE_ENDS = (b"\r", b"\n")
 _FRAMING = ("content-length", "connection", "transfer-encoding")
 
@@ -201,6 +202,10 @@ def http_date() -> str:
     return str(_date_cache[1])
 
 
+_RECENT_STARTS = 64
+_recent_starts: dict[tuple[int, str, tuple[tuple[str, str], ...]], bytes] = {}
+
+
 def encode_response(
     status: int,
     headers: Sequence[tuple[str, str]],
@@ -212,16 +217,23 @@ def encode_response(
     """Status line, headers and body as one buffer (one segment for small replies).
 
     The framing headers are ours: the body's own length, and ``Connection: close`` when the
-    connection ends after this reply.
+    connection ends after this reply. A function answers with the same status and headers
+    time after time: the head up to the framing is kept for the current second's Date.
     """
-    lines = [f"HTTP/1.1 {status} {reason(status)}", _SERVER_LINE, f"Date: {http_date()}"]
-    for name, value in headers:
-        if name.lower() not in _FRAMING:
-            lines.append(f"{name}: {value}")
-    lines.append(f"Content-Length: {len(body)}")
-    if close:
-        lines.append("Connection: close")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", errors="replace")
+    date = http_date()
+    key = (status, date, headers if type(headers) is tuple else tuple(headers))
+    start = _recent_starts.get(key)
+    if start is None:
+        lines = [f"HTTP/1.1 {status} {reason(status)}", _SERVER_LINE, f"Date: {date}"]
+        for name, value in headers:
+            if name.lower() not in _FRAMING:
+                lines.append(f"{name}: {value}")
+        lines.append("")
+        start = "\r\n".join(lines).encode("latin-1", errors="replace")
+        if len(_recent_starts) >= _RECENT_STARTS:
+            _recent_starts.clear()
+        _recent_starts[key] = start
+    head = b"%sContent-Length: %d\r\n%s\r\n" % (start, len(body), _CLOSE if close else b"")
     return head if head_only else head + body
 
 
