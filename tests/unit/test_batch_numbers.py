@@ -7,9 +7,11 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
+import simdjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from maaskit.batch.formats import numbers
 from maaskit.batch.formats.csv import CsvReader
 from maaskit.batch.formats.jsonl import JsonLinesReader
 from maaskit.batch.formats.numbers import parse_csv_matrix, parse_json_rows
@@ -245,3 +247,32 @@ def test_the_kept_parser_reads_on_after_a_refused_window() -> None:
     rows = parse_json_rows([b"[1.5, 2]", b"[3, 4]"])
     assert rows is not None
     assert rows.tolist() == [[1.5, 2], [3, 4]]
+
+
+class RecordingParser:
+    """simdjson's parser, noting the size of every document it reads."""
+
+    def __init__(self) -> None:
+        self.inner = simdjson.Parser()
+        self.sizes: list[int] = []
+
+    def parse(self, document: bytes) -> Any:
+        self.sizes.append(len(document))
+        return self.inner.parse(document)
+
+
+def test_a_huge_window_gets_a_parser_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given this thread's kept parser, and a window far larger than usual (about 12 MB)
+    kept = RecordingParser()
+    monkeypatch.setattr(numbers._parsers, "parser", kept, raising=False)
+    lines = [b",".join([b"0.123456"] * 1000)] * 1300
+    # When it is parsed, and an ordinary window after it
+    matrix = parse_csv_matrix(lines, 1000)
+    ordinary = parse_csv_matrix([b"1,2", b"3,4"], 2)
+    # Then both are read, and the kept parser (whose buffers grow to the largest document it
+    # reads, for good) read only the ordinary one
+    assert matrix is not None
+    assert matrix.shape == (1300, 1000)
+    assert ordinary is not None
+    assert len(kept.sizes) == 1
+    assert kept.sizes[0] < 100

@@ -39,8 +39,11 @@ _BREAK_END = b"," + _BREAK + b"]"
 
 # One parser per thread, kept: a new parser sizes its buffers for every document, which cost
 # half as much again as the parse itself (60 ms of a 100k-row file). A parser refuses to parse
-# while a document it returned is alive, so a document never leaves ``_flat``.
+# while a document it returned is alive, so a document never leaves ``_flat``. Its buffers are
+# several times the largest document it has read, so a rare huge window (long lines of many
+# numbers) gets a parser of its own, freed with it, instead of growing the kept one for good.
 _parsers = threading.local()
+_KEPT_PARSER_MAX_BYTES = 8 * 1024 * 1024
 
 
 def _parser() -> Any:
@@ -53,7 +56,8 @@ def _parser() -> Any:
 def _flat(document: bytes) -> np.ndarray | None:
     """The numbers of a JSON document of (nested) arrays, in order, or ``None``."""
     try:
-        parsed: Any = _parser().parse(document)
+        parser = _parser() if len(document) <= _KEPT_PARSER_MAX_BYTES else simdjson.Parser()
+        parsed: Any = parser.parse(document)
         return np.frombuffer(parsed.as_buffer(of_type="d"), dtype=np.float64)
     except (ValueError, TypeError, RuntimeError):  # not JSON, out of range, not all numbers
         return None
