@@ -272,6 +272,26 @@ def test_npy_rows_read_from_aligned_pieces_are_the_file_s_rows(size: int, batch_
     assert positions.tolist() == list(range(10))
 
 
+@pytest.mark.parametrize("batch_size", [1, 3, 8, 64])
+def test_npy_rows_of_aligned_pieces_after_the_second_are_read_in_place(batch_size: int) -> None:
+    # Given aligned pieces of 8 rows and a reader whose first windows do not divide a piece
+    x = np.arange(60 * 4, dtype=np.float32).reshape(60, 4)
+    pieces = list(row_aligned(_reads(npy(x)), 128 + 16 * 8))
+    reader = NpyReader(FEATURES, batch_size=batch_size)
+    # When its windows are read, one row's outputs weighing 4 bytes once the first is out
+    seen: list[np.ndarray] = []
+    for i, window in enumerate(reader.windows(iter(pieces))):
+        seen.extend(g.inputs["input"] for g in window.groups)
+        if i == 0:
+            reader.outputs_seen(4.0)
+    # Then every row of the third piece on is read from the piece itself, never from a copy
+    later = [np.frombuffer(piece, np.float32) for piece in pieces[2:]]
+    rows_of_later = sum(len(p) for p in pieces[2:]) // 16
+    in_place = [a for a in seen if any(np.shares_memory(a, p) for p in later)]
+    assert sum(len(a) for a in in_place) == rows_of_later
+    assert np.concatenate(seen).tolist() == x.tolist()
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [

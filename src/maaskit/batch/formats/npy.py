@@ -181,7 +181,11 @@ class NpyReader:
         return row_dtype
 
     def windows(self, chunks: Iterable[bytes]) -> Iterator[Window]:
-        pending = bytearray()  # the header, or a partial batch carried to the next chunk
+        # Only the header, or the bytes of one row split by a chunk's edge, are carried to
+        # the next chunk: a chunk's whole rows all go out with it (its last window may be
+        # short), so a chunk that starts on a row is read in place. Carrying whole rows
+        # instead would join every later chunk to them, a copy of the whole file.
+        pending = bytearray()
         row_dtype: np.dtype[Any] | None = None
         seen = 0
         for chunk in chunks:
@@ -197,10 +201,14 @@ class NpyReader:
             pending = bytearray()
             view = memoryview(data)
             offset = 0
-            while len(data) - offset >= (step := self._window_bytes(len(chunk), row_dtype)):
-                yield self._window(view[offset : offset + step], row_dtype, seen)
-                seen += step // row_dtype.itemsize
-                offset += step
+            whole = len(data) - len(data) % row_dtype.itemsize
+            step = self._window_bytes(len(data), row_dtype)
+            while offset < whole:
+                end = min(offset + step, whole)
+                yield self._window(view[offset:end], row_dtype, seen)
+                seen += (end - offset) // row_dtype.itemsize
+                offset = end
+                step = self._window_bytes(len(data), row_dtype)  # grown after the first run
             pending += view[offset:]
         if row_dtype is None:
             if not pending:
