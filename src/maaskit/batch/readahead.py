@@ -9,49 +9,79 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
+from types import TracebackType
 from typing import Any
 
 _CHUNK, _END, _ERROR = "chunk", "end", "error"
 
 
-def read_ahead(chunks: Iterable[bytes], depth: int = 1) -> Generator[bytes, None, None]:
-    """The same chunks, in order, fetched up to ``depth`` ahead on a background thread."""
-    if depth <= 0:
-        yield from chunks
-        return
-    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
+class ReadAhead(Iterator[bytes]):
+    """The same chunks, in order, fetched up to ``depth`` ahead on a thread that starts at
+    once: the reading can begin while the caller still has set-up to do (a lookup, say).
+    :meth:`close` (or leaving the ``with`` block) stops it, whether or not it was read."""
 
-    def offer(item: tuple[str, Any]) -> bool:
-        while not stop.is_set():
+    def __init__(self, chunks: Iterable[bytes], depth: int = 1) -> None:
+        self._slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(
+            target=self._pump, args=(chunks,), name="maaskit-read-ahead", daemon=True
+        )
+        self._thread.start()
+
+    def _offer(self, item: tuple[str, Any]) -> bool:
+        while not self._stop.is_set():
             try:
-                slots.put(item, timeout=0.05)
+                self._slots.put(item, timeout=0.05)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def pump() -> None:
+    def _pump(self, chunks: Iterable[bytes]) -> None:
         try:
             for chunk in chunks:
-                if not offer((_CHUNK, chunk)):
+                if not self._offer((_CHUNK, chunk)):
                     return
-            offer((_END, None))
+            self._offer((_END, None))
         except BaseException as err:  # handed to the consumer, raised in its thread
-            offer((_ERROR, err))
+            self._offer((_ERROR, err))
 
-    thread = threading.Thread(target=pump, name="maaskit-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = slots.get()
-            if kind == _CHUNK:
-                yield value
-            elif kind == _END:
-                return
-            else:
-                raise value
-    finally:
-        stop.set()
-        thread.join(timeout=30)
+    def __next__(self) -> bytes:
+        if self._done:
+            raise StopIteration
+        kind, value = self._slots.get()
+        if kind == _CHUNK:
+            chunk: bytes = value
+            return chunk
+        self._done = True
+        if kind == _END:
+            raise StopIteration
+        raise value
+
+    def close(self) -> None:
+        self._done = True
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def __enter__(self) -> ReadAhead:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def read_ahead(chunks: Iterable[bytes], depth: int = 1) -> Generator[bytes, None, None]:
+    """The same chunks, in order, fetched up to ``depth`` ahead on a background thread that
+    starts with the first one asked for."""
+    if depth <= 0:
+        yield from chunks
+        return
+    with ReadAhead(chunks, depth) as ahead:
+        yield from ahead

@@ -26,7 +26,7 @@ from maaskit.batch.keys import (
     parse_batch_key,
     rejected_report_key,
 )
-from maaskit.batch.readahead import read_ahead
+from maaskit.batch.readahead import ReadAhead
 from maaskit.batch.report import ModelUsed, already_done, build_report, now, read_report
 from maaskit.batch.selection import ModelPicker, choose_model
 from maaskit.batch.texts import predictor_for
@@ -176,13 +176,14 @@ class BatchService:
                 ),
             )
             return BatchOutcome(key, FAILED, report=report_key, reason=err.message)
-        # The previous report (the idempotency record) is fetched while the source opens:
-        # two round trips in the time of one, for every file.
-        previous = self._lookups.submit(read_report, self.store, batch_key.report_key)
         try:
             body, info = self.store.open(key)
         except NotFound:
             return BatchOutcome(key, IGNORED, reason="the object no longer exists")
+        # The previous report (the idempotency record) is fetched while the source's body
+        # streams in, not while S3 prepares the source's reply: asked at the same time, the
+        # two slow each other's first byte, and the source's is on every file's path.
+        previous = self._lookups.submit(read_report, self.store, batch_key.report_key)
         with closing(body):
             return self._process(
                 batch_key, body, info, previous, started_at=started_at, clock=clock
@@ -244,40 +245,7 @@ class BatchService:
                 reason=reason,
             )
 
-        loading = time.perf_counter()
-        try:
-            choice = choose_model(key, info.metadata)
-            model, selected_by = self.models.load(choice)
-        except StoreUnavailable:
-            raise  # S3 failing is not the file's fault: Lambda retries the event, no report
-        except MaaskitError as err:  # unknown model, bad reference, a model that will not load
-            return report(FAILED, reason=err.message)
-        load_ms = (time.perf_counter() - loading) * 1000
-        used = ModelUsed(model.name, model.version, selected_by)
-
-        previous = previous_report.result()
-        if already_done(previous, info.etag, model.version):
-            assert previous is not None  # nosec B101  # narrows the type; already_done is False without a report
-            return BatchOutcome.from_report(
-                key.source,
-                SKIPPED,
-                key.report_key,
-                previous,
-                model=model.name,
-                version=model.version,
-                reason=f"already processed: {previous['status']} for this ETag and version",
-            )
-
-        sink = self.store.writer(
-            key.output_key,
-            content_type=formats.content_type(key.format),
-            part_bytes=self.part_bytes,
-            hold_first_part=formats.holds_first_part(key.format),
-            background=True,  # part n uploads while part n + 1 is predicted
-            checksum=BULK_CHECKSUM,
-        )
-
-        # The source is checked once all of it has been read, while its last rows are still
+        # The source check runs once all of it has been read, while its last rows are still
         # being predicted, and the answer is awaited just before the output is committed: the
         # check still follows the last byte read and precedes the commit, and its round trip
         # no longer adds to every file's time.
@@ -297,21 +265,54 @@ class BatchService:
             pieces = row_aligned(body.read, read_bytes)
         else:
             pieces = _chunks(body, read_bytes)
-        try:
-            result = run_job(
-                predictor_for(model),
-                key.format,
-                # piece n + 1 (and more, up to a chunk's bytes) arrives meanwhile
-                read_ahead(
-                    _then(pieces, read_to_the_end),
-                    depth=max(1, self.chunk_bytes // read_bytes),
-                ),
-                sink,
-                self.config,
-                before_commit=source_unchanged,
+        # The reading starts now, while the model is picked and the previous report awaited
+        # (up to a chunk's bytes: all of it is dropped if the file turns out to be done).
+        with ReadAhead(
+            _then(pieces, read_to_the_end), depth=max(1, self.chunk_bytes // read_bytes)
+        ) as ahead:
+            loading = time.perf_counter()
+            try:
+                choice = choose_model(key, info.metadata)
+                model, selected_by = self.models.load(choice)
+            except StoreUnavailable:
+                raise  # S3 failing is not the file's fault: Lambda retries the event, no report
+            except MaaskitError as err:  # unknown model, bad reference, a model that will not load
+                return report(FAILED, reason=err.message)
+            load_ms = (time.perf_counter() - loading) * 1000
+            used = ModelUsed(model.name, model.version, selected_by)
+
+            previous = previous_report.result()
+            if already_done(previous, info.etag, model.version):
+                assert previous is not None  # nosec B101  # narrows the type; already_done is False without a report
+                return BatchOutcome.from_report(
+                    key.source,
+                    SKIPPED,
+                    key.report_key,
+                    previous,
+                    model=model.name,
+                    version=model.version,
+                    reason=f"already processed: {previous['status']} for this ETag and version",
+                )
+
+            sink = self.store.writer(
+                key.output_key,
+                content_type=formats.content_type(key.format),
+                part_bytes=self.part_bytes,
+                hold_first_part=formats.holds_first_part(key.format),
+                background=True,  # part n uploads while part n + 1 is predicted
+                checksum=BULK_CHECKSUM,
             )
-        except (SourceChanged, ObjectChanged) as err:  # the new content has its own event
-            return BatchOutcome(key.source, SUPERSEDED, reason=err.message)
+            try:
+                result = run_job(
+                    predictor_for(model),
+                    key.format,
+                    ahead,  # piece n + 1 (and more, up to a chunk's bytes) arrives meanwhile
+                    sink,
+                    self.config,
+                    before_commit=source_unchanged,
+                )
+            except (SourceChanged, ObjectChanged) as err:  # the new content has its own event
+                return BatchOutcome(key.source, SUPERSEDED, reason=err.message)
         return report(
             result.status,
             reason=result.reason,
