@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 from pathlib import Path
 from types import ModuleType
 from typing import IO
@@ -254,3 +255,56 @@ def test_the_source_is_checked_once_after_its_last_byte_is_read(
     # Then the source was checked once, with every byte of it read
     assert (outcome.status, outcome.rows_out) == ("completed", 3_000)
     assert checked_after == [len(body)]
+
+
+@pytest.mark.parametrize("body", [_files(3_000)["npy"], b"not numpy at all"], ids=["rows", "bad"])
+def test_a_redelivered_file_whose_report_arrives_late_is_still_skipped_with_nothing_written(
+    store: ObjectStore,
+    registry: Registry,
+    iris: tuple,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    body: bytes,
+) -> None:
+    # Given a file already processed once, its output and report as they were
+    key = "batch/in/iris/again.npy"
+    store.put(key, body)
+    batch_service = service(store, registry, tmp_path, chunk=1000, part=8 * MB)
+    first = batch_service.process(key)
+    written = {k: store.head(k) for k in ("batch/out/iris/again.npy", first.report or "")}
+    # And a previous report that only arrives once the whole file has been read
+    real_get_json, real_open = store.get_json, store.open
+    read_to_the_end = threading.Event()
+
+    class NotingBody:
+        def __init__(self, body: IO[bytes]) -> None:
+            self.body = body
+
+        def read(self, amt: int = -1) -> bytes:
+            data = self.body.read(amt)
+            if not data:
+                read_to_the_end.set()
+            return data
+
+        def close(self) -> None:
+            self.body.close()
+
+    def noting_open(name: str) -> tuple[IO[bytes] | NotingBody, ObjectInfo]:
+        opened, info = real_open(name)
+        return (NotingBody(opened) if name == key else opened), info
+
+    def late_get_json(name: str) -> object:
+        if name == first.report:
+            assert read_to_the_end.wait(timeout=30)
+        return real_get_json(name)
+
+    monkeypatch.setattr(store, "open", noting_open)
+    monkeypatch.setattr(store, "get_json", late_get_json)
+    # When its event is delivered again
+    again = batch_service.process(key)
+    monkeypatch.undo()
+    # Then it is skipped, and nothing was written: no output, report or upload of this run
+    assert again.status == "skipped"
+    assert (again.rows_in, again.rows_out) == (first.rows_in, first.rows_out)
+    assert {k: store.head(k) for k in written} == written
+    assert store.client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []

@@ -47,6 +47,14 @@ SUPERSEDED = "superseded"  # the source changed while we read it: its own event 
 NPY_READ_BYTES = 1024 * 1024
 
 
+class _AlreadyDone(Exception):
+    """The previous report already covers this content and model version: nothing to write."""
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        super().__init__("already processed")
+        self.report = report
+
+
 class SourceChanged(MaaskitError):
     """The source object was replaced while it was being read."""
 
@@ -281,18 +289,25 @@ class BatchService:
             load_ms = (time.perf_counter() - loading) * 1000
             used = ModelUsed(model.name, model.version, selected_by)
 
-            previous = previous_report.result()
-            if already_done(previous, info.etag, model.version):
-                assert previous is not None  # nosec B101  # narrows the type; already_done is False without a report
-                return BatchOutcome.from_report(
-                    key.source,
-                    SKIPPED,
-                    key.report_key,
-                    previous,
-                    model=model.name,
-                    version=model.version,
-                    reason=f"already processed: {previous['status']} for this ETag and version",
-                )
+            # The previous report is checked as soon as it has arrived, between two pieces,
+            # without holding the model back until then (S3 answers a small GET slowly while
+            # it streams the source), and at the latest before anything is written: a file
+            # already done stops within a piece or two, and nothing of it is committed.
+            def not_done_before(wait: bool) -> None:
+                if wait or previous_report.done():
+                    previous = previous_report.result()
+                    if already_done(previous, info.etag, model.version):
+                        assert previous is not None  # nosec B101  # narrows the type; already_done is False without a report
+                        raise _AlreadyDone(previous)
+
+            def checked(pieces: Iterable[bytes]) -> Iterator[bytes]:
+                for piece in pieces:
+                    not_done_before(wait=False)
+                    yield piece
+
+            def before_commit() -> None:
+                not_done_before(wait=True)
+                source_unchanged()
 
             sink = self.store.writer(
                 key.output_key,
@@ -306,13 +321,24 @@ class BatchService:
                 result = run_job(
                     predictor_for(model),
                     key.format,
-                    ahead,  # piece n + 1 (and more, up to a chunk's bytes) arrives meanwhile
+                    checked(ahead),  # piece n + 1 (and more, up to a chunk) arrives meanwhile
                     sink,
                     self.config,
-                    before_commit=source_unchanged,
+                    before_commit=before_commit,
                 )
+                not_done_before(wait=True)  # a failed or empty file is reported only if not done
             except (SourceChanged, ObjectChanged) as err:  # the new content has its own event
                 return BatchOutcome(key.source, SUPERSEDED, reason=err.message)
+            except _AlreadyDone as done:
+                return BatchOutcome.from_report(
+                    key.source,
+                    SKIPPED,
+                    key.report_key,
+                    done.report,
+                    model=model.name,
+                    version=model.version,
+                    reason=f"already processed: {done.report['status']} for this ETag and version",
+                )
         return report(
             result.status,
             reason=result.reason,
