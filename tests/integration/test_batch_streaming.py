@@ -272,34 +272,23 @@ def test_a_redelivered_file_whose_report_arrives_late_is_still_skipped_with_noth
     batch_service = service(store, registry, tmp_path, chunk=1000, part=8 * MB)
     first = batch_service.process(key)
     written = {k: store.head(k) for k in ("batch/out/iris/again.npy", first.report or "")}
-    # And a previous report that only arrives once the whole file has been read
-    real_get_json, real_open = store.get_json, store.open
-    read_to_the_end = threading.Event()
-
-    class NotingBody:
-        def __init__(self, body: IO[bytes]) -> None:
-            self.body = body
-
-        def read(self, amt: int = -1) -> bytes:
-            data = self.body.read(amt)
-            if not data:
-                read_to_the_end.set()
-            return data
-
-        def close(self) -> None:
-            self.body.close()
-
-    def noting_open(name: str) -> tuple[IO[bytes] | NotingBody, ObjectInfo]:
-        opened, info = real_open(name)
-        return (NotingBody(opened) if name == key else opened), info
+    # And a previous report that only arrives once the whole file has been read and the
+    # source's pre-commit check asked for (which must not wait behind it)
+    real_get_json, real_head = store.get_json, store.head
+    checked = threading.Event()
 
     def late_get_json(name: str) -> object:
         if name == first.report:
-            assert read_to_the_end.wait(timeout=30)
+            assert checked.wait(timeout=30)
         return real_get_json(name)
 
-    monkeypatch.setattr(store, "open", noting_open)
+    def noting_head(name: str) -> ObjectInfo | None:
+        if name == key:
+            checked.set()
+        return real_head(name)
+
     monkeypatch.setattr(store, "get_json", late_get_json)
+    monkeypatch.setattr(store, "head", noting_head)
     # When its event is delivered again
     again = batch_service.process(key)
     monkeypatch.undo()

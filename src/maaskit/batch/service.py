@@ -130,7 +130,8 @@ class BatchService:
         self.config = config or JobConfig()
         self.chunk_bytes = chunk_bytes
         self.part_bytes = part_bytes
-        self._lookups = ThreadPoolExecutor(max_workers=1, thread_name_prefix="maaskit-lookup")
+        # two: the source's pre-commit HEAD never waits behind a previous report still coming
+        self._lookups = ThreadPoolExecutor(max_workers=2, thread_name_prefix="maaskit-lookup")
 
     @classmethod
     def from_settings(
