@@ -195,17 +195,17 @@ def test_a_source_replaced_while_read_is_left_to_its_own_event(
 def test_a_npy_file_is_read_in_pieces_so_the_model_starts_before_a_whole_chunk_arrives(
     store: ObjectStore, registry: Registry, iris: tuple, tmp_path: Path
 ) -> None:
-    # Given a 3 MB .npy and a service whose read chunk is 8 MiB
-    x = np.random.default_rng(5).normal(size=(200_000, 4)).astype(np.float32)
+    # Given a 6.4 MB .npy and a service whose read chunk is 8 MiB
+    x = np.random.default_rng(5).normal(size=(400_000, 4)).astype(np.float32)
     body = npy(x)
     store.put("batch/in/iris/big.npy", body)
     batch_service = service(store, registry, tmp_path, chunk=8 * MB, part=8 * MB)
     # When it runs
     outcome = batch_service.process("batch/in/iris/big.npy")
-    # Then every row is predicted, in order, from pieces of a mebibyte
-    assert (outcome.status, outcome.rows_out) == ("completed", 200_000)
+    # Then every row is predicted, in order, from pieces smaller than a chunk
+    assert (outcome.status, outcome.rows_out) == ("completed", 400_000)
     output = np.load(io.BytesIO(store.get_bytes("batch/out/iris/big.npy")))
-    assert output["row"].tolist() == list(range(200_000))
+    assert output["row"].tolist() == list(range(400_000))
     counters = store.get_json(outcome.report)["counters"]  # type: ignore[arg-type]
     assert counters["chunks_read"] == math.ceil(len(body) / NPY_READ_BYTES) == 4
 
