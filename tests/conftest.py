@@ -15,6 +15,7 @@ import boto3
 import botocore.loaders
 import botocore.session
 import pytest
+from hypothesis import settings
 from moto import mock_aws
 
 from maaskit.registry.catalog import Registry
@@ -23,6 +24,11 @@ from maaskit.registry.store import ObjectStore
 pytest_plugins = ["maaskit.local.testing"]
 
 BUCKET = "maaskit-test-models"
+
+# Property tests check what comes out, never how fast: hypothesis's default 200 ms deadline per
+# example only fails them on a busy machine (a JSON Lines window took 325 ms at load 6).
+settings.register_profile("maaskit", deadline=None)
+settings.load_profile("maaskit")
 
 # Set before any handler module is imported: handlers read settings at cold start.
 os.environ.update(
