@@ -9,12 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from maaskit.batch.readahead import read_ahead
+from maaskit.batch.readahead import ReadAhead
 
 
 @given(chunks=st.lists(st.binary(max_size=8), max_size=30), depth=st.integers(0, 3))
 def test_chunks_come_through_unchanged(chunks: list[bytes], depth: int) -> None:
-    assert list(read_ahead(iter(chunks), depth)) == chunks
+    with ReadAhead(iter(chunks), depth) as reader:
+        assert list(reader) == chunks
 
 
 def test_a_read_error_is_raised_to_the_consumer() -> None:
@@ -22,7 +23,7 @@ def test_a_read_error_is_raised_to_the_consumer() -> None:
         yield b"first"
         raise ConnectionError("S3 dropped the connection")
 
-    reader = read_ahead(source())
+    reader = ReadAhead(source())
     assert next(reader) == b"first"
     with pytest.raises(ConnectionError, match="dropped"):
         next(reader)
@@ -36,7 +37,7 @@ def test_stopping_early_stops_the_reader_with_bounded_read_ahead() -> None:
             produced.append(i)
             yield b"x"
 
-    reader = read_ahead(source(), depth=2)
+    reader = ReadAhead(source(), depth=2)
     assert next(reader) == b"x"
     reader.close()  # the consumer gave up (a file error, say)
     assert len(produced) <= 5  # one consumed, two queued, one in hand: never the file

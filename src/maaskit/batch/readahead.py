@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -75,13 +75,3 @@ class ReadAhead(Iterator[bytes]):
         trace: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def read_ahead(chunks: Iterable[bytes], depth: int = 1) -> Generator[bytes, None, None]:
-    """The same chunks, in order, fetched up to ``depth`` ahead on a background thread that
-    starts with the first one asked for."""
-    if depth <= 0:
-        yield from chunks
-        return
-    with ReadAhead(chunks, depth) as ahead:
-        yield from ahead
