@@ -109,7 +109,7 @@ def csv_line(kind: str, length: int, seed: int) -> bytes:
     batch_size=st.integers(1, 9),
     fmt=st.sampled_from(["jsonl", "csv"]),
 )
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=120)
 def test_rows_out_plus_rows_failed_equals_rows_in(
     rows: list[tuple[str, int, int]], chunk: int, batch_size: int, fmt: str
 ) -> None:
@@ -156,7 +156,7 @@ def test_rows_out_plus_rows_failed_equals_rows_in(
     chunk=st.integers(1, 200),
     batch_size=st.integers(1, 12),
 )
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 def test_npy_rows_failing_in_the_model_keep_the_others_aligned(
     bad_rows: set[int], chunk: int, batch_size: int
 ) -> None:

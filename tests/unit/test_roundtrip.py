@@ -108,7 +108,7 @@ def symbolic(rank: int) -> tuple[str, ...]:
 # Integers past float64's 53 bits, which numpy rounds when they share a list with small ones.
 WIDE = ("UINT64", np.array([0, 2**63 + 1], dtype=np.uint64))
 
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 
 
 # the two protocols ----------------------------------------------------------------
