@@ -391,14 +391,15 @@ class _Connection:
 
     def _queue(self, data: bytes) -> None:
         self._out.append(data)
-        if not self._queued:
-            self._queued = True
-            self._server.unsent.append(self)
+        self._send_when_pass_ends()
 
     def _close_when_sent(self) -> None:
         """Read no more; close once the replies so far are sent."""
         self._close_after = True
         self._reading = False
+        self._send_when_pass_ends()
+
+    def _send_when_pass_ends(self) -> None:
         if not self._queued:
             self._queued = True
             self._server.unsent.append(self)
