@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from maaskit.batch.formats import RowBatch, Window, line_blocks
 from maaskit.batch.formats.csv import CsvReader
-from maaskit.batch.formats.jsonl import JsonLinesReader, JsonLinesWriter, _fast_records
+from maaskit.batch.formats.jsonl import JsonLinesReader, JsonLinesWriter, _fast_encoded
 from maaskit.batch.formats.npy import NpyReader
 from maaskit.batch.formats.numbers import parse_csv_matrix
 from maaskit.onnxmodel.signature import Signature, TensorSpec
@@ -183,7 +183,7 @@ def test_jsonl_replies_encoded_at_once_are_the_bytes_of_each_row(
     if second:
         outputs['label "x"'] = rng.integers(0, 9, size=rows)
     positions = np.arange(3, 3 + rows)
-    assert _fast_records(RowBatch(positions, {}), outputs) is not None
+    assert _fast_encoded(RowBatch(positions, {}), outputs) is not None
     encoded = JsonLinesWriter().encode(RowBatch(positions, {}), outputs)
     expected = [
         encode_json({"line": int(p), "outputs": {k: v[i] for k, v in outputs.items()}}) + b"\n"

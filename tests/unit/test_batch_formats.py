@@ -208,6 +208,19 @@ def test_merge_puts_rows_back_in_position_order() -> None:
     # fixed-size rows (.npy) are found by their offsets in the blob
     c = Encoded(np.array([0, 6]), b"c0c6", offsets=np.array([0, 2, 4]))
     assert merge([a, c, b]) == (b"c0a1\nb2\nb3\na4\nb5\nc6", 7)
+    # records joined in C from two pieces each are made one by one only when interleaved
+    d = Encoded.from_pairs(
+        np.array([7, 9]), [b"7", b"9"], [b"x", b"y"], opening=b"<", middle=b":", closing=b">\n"
+    )
+    assert d.blob == b"<7:x>\n<9:y>\n"
+    assert merge([d, a]) == (b"a1\na4\n<7:x>\n<9:y>\n", 4)
+
+
+def test_records_from_pairs_need_a_pair_for_every_row() -> None:
+    empty = Encoded.from_pairs(np.array([], np.int64), [], [], middle=b",", closing=b"\n")
+    assert empty.blob == b""
+    with pytest.raises(ValueError, match="2 rows, 2 first and 1 second pieces"):
+        Encoded.from_pairs(np.array([1, 2]), [b"1", b"2"], [b"a"], middle=b",", closing=b"\n")
 
 
 # .npy ---------------------------------------------------------------------------------------------

@@ -104,7 +104,7 @@ class Encoded:
     positions: np.ndarray
     blob: bytes
     offsets: np.ndarray | None = None
-    records: list[bytes] | None = None
+    records: Sequence[bytes] | None = None
     refused: list[Failure] = field(default_factory=list)
 
     @classmethod
@@ -121,12 +121,57 @@ class Encoded:
     def from_records(cls, positions: np.ndarray, records: list[bytes]) -> Encoded:
         return cls(positions=positions, blob=b"".join(records), records=records)
 
+    @classmethod
+    def from_pairs(
+        cls,
+        positions: np.ndarray,
+        firsts: Sequence[bytes],
+        seconds: Sequence[bytes],
+        *,
+        opening: bytes = b"",
+        middle: bytes,
+        closing: bytes,
+    ) -> Encoded:
+        """Row ``i``'s record is ``opening + firsts[i] + middle + seconds[i] + closing``."""
+        if not len(positions) == len(firsts) == len(seconds):
+            raise ValueError(
+                f"{len(positions)} rows, {len(firsts)} first and {len(seconds)} second pieces"
+            )
+        records = _Pairs(firsts, seconds, opening, middle, closing)
+        return cls(positions=positions, blob=records.joined(), records=records)
+
     def record(self, index: int) -> bytes:
         if self.records is not None:
             return self.records[index]
         if self.offsets is None:
             raise ValueError("an Encoded needs records or offsets")
         return self.blob[self.offsets[index] : self.offsets[index + 1]]
+
+
+@dataclass(frozen=True)
+class _Pairs(Sequence[bytes]):
+    """Records ``opening + firsts[i] + middle + seconds[i] + closing`` (a row's line number
+    and its encoded outputs), never made one by one: :meth:`joined` builds the window's bytes
+    in two C-level joins, a third of the cost of formatting each record in Python; a record
+    is made only if it is looked up (when pieces interleave)."""
+
+    firsts: Sequence[bytes]
+    seconds: Sequence[bytes]
+    opening: bytes
+    middle: bytes
+    closing: bytes
+
+    def joined(self) -> bytes:
+        if not self.firsts:
+            return b""
+        records = map(self.middle.join, zip(self.firsts, self.seconds, strict=True))
+        return self.opening + (self.closing + self.opening).join(records) + self.closing
+
+    def __len__(self) -> int:
+        return len(self.firsts)
+
+    def __getitem__(self, index: int) -> bytes:  # type: ignore[override]
+        return self.opening + self.firsts[index] + self.middle + self.seconds[index] + self.closing
 
 
 def decimals(positions: np.ndarray) -> list[bytes]:

@@ -449,14 +449,10 @@ class CsvWriter:
         n = len(batch.positions)
         positions = decimals(batch.positions)
         columns = [_text_rows(array.reshape(n, -1)) for array in outputs.values()]
-        if len(columns) == 1:  # the common case: one bytes format per row, no join
-            records = [b"%b,%b\n" % row for row in zip(positions, columns[0], strict=True)]
-        else:
-            records = [
-                b"%b,%b\n" % (position, b",".join(cells))
-                for position, *cells in zip(positions, *columns, strict=True)
-            ]
-        return Encoded.from_records(batch.positions, records)
+        cells = columns[0]  # the common case: one output, a row's cells already joined
+        if len(columns) > 1:
+            cells = list(map(b",".join, zip(*columns, strict=True)))
+        return Encoded.from_pairs(batch.positions, positions, cells, middle=b",", closing=b"\n")
 
     def prefix(self) -> bytes:
         if self._header_sent or self._layout is None:

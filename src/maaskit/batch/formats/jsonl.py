@@ -317,9 +317,9 @@ class JsonLinesWriter:
     hold_first_part = False
 
     def encode(self, batch: RowBatch, outputs: Mapping[str, np.ndarray]) -> Encoded:
-        records = _fast_records(batch, outputs)
-        if records is not None:
-            return Encoded.from_records(batch.positions, records)
+        encoded = _fast_encoded(batch, outputs)
+        if encoded is not None:
+            return encoded
         offsets = batch.offsets()
         records = []
         for i, position in enumerate(batch.positions.tolist()):
@@ -388,7 +388,7 @@ def brackets(depth: int) -> tuple[bytes, bytes]:
     return b"[" * depth, b"]" * depth
 
 
-def _fast_records(batch: RowBatch, outputs: Mapping[str, np.ndarray]) -> list[bytes] | None:
+def _fast_encoded(batch: RowBatch, outputs: Mapping[str, np.ndarray]) -> Encoded | None:
     """One reply line per row, encoded by ``orjson`` an output at a time (not a row at a time),
     when every line is one row and every output is finite numbers; ``None`` otherwise."""
     rows = len(batch.positions)
@@ -406,12 +406,23 @@ def _fast_records(batch: RowBatch, outputs: Mapping[str, np.ndarray]) -> list[by
     positions = decimals(batch.positions)
     if len(columns) == 1:
         ((key, values, closing),) = columns
-        return [
-            b'{"line":%b,"outputs":{%b%b%b}}\n' % (position, key, value, closing)
-            for position, value in zip(positions, values, strict=True)
-        ]
-    return [
-        b'{"line":%b,"outputs":{%b}}\n'
-        % (position, b",".join(key + values[i] + closing for key, values, closing in columns))
-        for i, position in enumerate(positions)
+        return Encoded.from_pairs(
+            batch.positions,
+            positions,
+            values,
+            opening=b'{"line":',
+            middle=b',"outputs":{' + key,
+            closing=closing + b"}}\n",
+        )
+    outputs_of_row = [
+        b",".join(key + values[i] + closing for key, values, closing in columns)
+        for i in range(rows)
     ]
+    return Encoded.from_pairs(
+        batch.positions,
+        positions,
+        outputs_of_row,
+        opening=b'{"line":',
+        middle=b',"outputs":{',
+        closing=b"}}\n",
+    )
