@@ -32,6 +32,25 @@ def test_publish_writes_artifact_and_manifest_with_signature_and_checksum(
     assert stored["metadata"] == {"owner": "me"}
 
 
+def test_model_files_carry_crc32_for_s3_and_their_sha256_in_the_manifest(
+    registry: Registry, store: ObjectStore
+) -> None:
+    # Given a model published with a file beside it
+    data, _, _ = models.linear(4, 3)
+    manifest = registry.publish("iris", data, files={"labels.json": b'["a", "b", "c"]'})
+
+    # Then S3 checks the big files' transfers with CRC32 (a loader hashes them once, for the
+    # manifest's sha256), while the manifest itself keeps SHA-256
+    for key in (artifact_key("iris", 1), manifest.file_key("labels.json")):
+        head = store.client.head_object(Bucket=store.bucket, Key=key, ChecksumMode="ENABLED")
+        assert "ChecksumCRC32" in head
+        assert "ChecksumSHA256" not in head
+    head = store.client.head_object(
+        Bucket=store.bucket, Key=manifest_key("iris", 1), ChecksumMode="ENABLED"
+    )
+    assert "ChecksumSHA256" in head
+
+
 def test_versions_increase_and_latest_follows(registry: Registry) -> None:
     data, _, _ = models.linear()
     versions = [registry.publish("iris", data).version for _ in range(3)]

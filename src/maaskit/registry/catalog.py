@@ -31,7 +31,7 @@ from maaskit.errors import (
     StoredObjectError,
 )
 from maaskit.onnxmodel.signature import Signature, inspect_model
-from maaskit.registry.store import ObjectStore, StoredObject
+from maaskit.registry.store import BULK_CHECKSUM, ObjectStore, StoredObject
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 ALIAS_PATTERN = re.compile(r"[a-z][a-z0-9._-]{0,63}")
@@ -264,7 +264,9 @@ class Registry:
             declared = check_package(processing, signature, model_bytes, extra).to_dict()
         version = self._claim_version(name, model_bytes)
         for filename, data in extra.items():  # before the manifest: it publishes them all
-            self.store.put(file_key(name, version, filename), data, if_none_match=True)
+            self.store.put(
+                file_key(name, version, filename), data, if_none_match=True, checksum=BULK_CHECKSUM
+            )
         manifest = Manifest(
             name=name,
             version=version,
@@ -294,7 +296,15 @@ class Registry:
         candidate = (claimed[-1] if claimed else 0) + 1
         for _ in range(_CLAIM_ATTEMPTS):
             try:
-                self.store.put(artifact_key(name, candidate), model_bytes, if_none_match=True)
+                # S3's CRC32 catches a damaged transfer; the manifest's sha256, checked by
+                # every loader, is the integrity check: a second SHA-256 pass at every fetch
+                # (botocore checks what the object was stored with) would buy nothing
+                self.store.put(
+                    artifact_key(name, candidate),
+                    model_bytes,
+                    if_none_match=True,
+                    checksum=BULK_CHECKSUM,
+                )
             except AlreadyExists:
                 candidate += 1
                 continue

@@ -1,8 +1,9 @@
 """S3 access for the whole core: the only module that calls boto3's S3 client.
 
 Writes can be conditional (``IfNoneMatch``/``IfMatch``), which is how the registry claims
-versions and moves aliases without a database, and every put carries a SHA-256 checksum
-that S3 verifies on arrival.
+versions and moves aliases without a database, and every put carries a checksum that S3
+verifies on arrival: SHA-256 for documents, CRC32 for bulk bytes (model files, whose sha256
+the manifest holds and every loader checks; batch outputs).
 
 What is retried (``S3_CONFIG``, set here on purpose rather than left to botocore's legacy
 defaults): every call runs in botocore's *standard* retry mode, up to 4 attempts in all,
