@@ -67,10 +67,13 @@ def test_the_runtime_reports_a_load_to_the_given_hook(tmp_path: Path, store: Obj
     assert model is loaded[0]
 
 
-def test_a_piece_nobody_asked_for_is_not_built_nor_imported(tmp_path: Path) -> None:
-    # Given a training step's components (it needs the store and the registry only)
-    for name in ("maaskit.batch.service",):
-        sys.modules.pop(name, None)
+def test_a_piece_nobody_asked_for_is_not_built_nor_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a training step's components (it needs the store and the registry only), in a
+    # process that has not imported the batch service (put back afterwards: a module
+    # imported anew would hold a class other tests' patches of the first one never reach)
+    monkeypatch.delitem(sys.modules, "maaskit.batch.service", raising=False)
     core = Components(
         Settings(bucket="b", cache_dir=tmp_path),
         store=ObjectStore("b", client=object()),  # type: ignore[arg-type]
