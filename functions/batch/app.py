@@ -22,7 +22,7 @@ from maaskit.components import Components
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="maaskit")
-core = Components.from_env(online=False)  # parsing runs between model calls
+core = Components.from_env(spin_wait=False)  # parsing runs between model calls
 service = core.batch
 
 

@@ -37,13 +37,13 @@ class Components:
         store: ObjectStore | None = None,
         on_model_load: OnLoad | None = None,
         on_integrity_failure: OnIntegrityFailure | None = None,
-        online: bool = True,
+        spin_wait: bool = True,
     ) -> None:
         self.settings = settings
         self._store = store
         self._on_model_load = on_model_load
         self._on_integrity_failure = on_integrity_failure
-        self._online = online  # False for the batch function: its runtime parses between runs
+        self._spin_wait = spin_wait  # False for a function that parses between runs (batch)
 
     @classmethod
     def from_env(
@@ -52,14 +52,14 @@ class Components:
         *,
         on_model_load: OnLoad | None = None,
         on_integrity_failure: OnIntegrityFailure | None = None,
-        online: bool = True,
+        spin_wait: bool = True,
     ) -> Components:
         """Settings read and validated now (cold start), everything else on first use."""
         return cls(
             Settings.from_env(env),
             on_model_load=on_model_load,
             on_integrity_failure=on_integrity_failure,
-            online=online,
+            spin_wait=spin_wait,
         )
 
     @cached_property
@@ -79,7 +79,7 @@ class Components:
             registry=self.registry,
             on_load=self._on_model_load,
             on_integrity_failure=self._on_integrity_failure,
-            online=self._online,
+            spin_wait=self._spin_wait,
         )
 
     @cached_property

@@ -95,7 +95,7 @@ class Settings:
     cache_dir: Path = DEFAULT_CACHE_DIR
     disk_cache_bytes: int = 400 * _MB  # Lambda's /tmp is 512 MB unless configured larger
     alias_ttl_seconds: float = 10.0
-    intra_op_threads: int = 0  # 0: per model (one per vCPU; one for a small model online)
+    intra_op_threads: int = 0  # 0: one per vCPU the sandbox has
     max_request_bytes: int = 6 * _MB
     max_model_bytes: int = 200 * _MB
     batch_size: int = 1024

@@ -13,13 +13,7 @@ import pytest
 from maaskit.errors import IntegrityError, InvalidRequest, NotFound
 from maaskit.registry.catalog import Registry, artifact_key, manifest_key
 from maaskit.registry.store import ObjectInfo, ObjectStore
-from maaskit.serving.runtime import (
-    SMALL_MODEL_BYTES,
-    ModelRunError,
-    NonFiniteOutput,
-    Runtime,
-    default_threads,
-)
+from maaskit.serving.runtime import ModelRunError, NonFiniteOutput, Runtime
 from tests.support import models
 
 
@@ -328,25 +322,10 @@ def test_outputs_are_refused_only_when_a_value_is_not_finite(
             model.run({"x": np.array([[1.0, bad]], np.float32)})
 
 
-def test_threads_default_to_the_sandbox_cpus_but_one_for_a_small_model_online(
-    registry: Registry, tmp_path: Path
-) -> None:
-    online = make_runtime(registry.store, tmp_path)
-    batch = make_runtime(registry.store, tmp_path, online=False)
-    small, large = SMALL_MODEL_BYTES - 1, SMALL_MODEL_BYTES
-    assert online.threads_for(small) == 1
-    assert online.threads_for(large) == default_threads() == batch.threads_for(small)
-    for runtime in (online, batch):  # a setting, when given, holds for every model
-        runtime.intra_op_threads = 3
-        assert runtime.threads_for(small) == runtime.threads_for(large) == 3
-
-
-def test_a_small_model_served_online_runs_on_one_thread(registry: Registry, tmp_path: Path) -> None:
-    registry.publish("iris", models.linear()[0])
-    for online, threads in ((True, 1), (False, default_threads())):
-        runtime = make_runtime(registry.store, tmp_path / str(online), online=online)
-        options = runtime.load("iris").session.get_session_options()
-        assert options.intra_op_num_threads == threads
+def test_threads_default_to_the_sandbox_cpus(registry: Registry, tmp_path: Path) -> None:
+    runtime = make_runtime(registry.store, tmp_path)
+    assert runtime.intra_op_threads >= 1
+    assert make_runtime(registry.store, tmp_path, intra_op_threads=3).intra_op_threads == 3
 
 
 def test_a_runtime_for_batch_jobs_parks_idle_onnxruntime_threads(
@@ -355,7 +334,7 @@ def test_a_runtime_for_batch_jobs_parks_idle_onnxruntime_threads(
     # Given one runtime that keeps onnxruntime's default and one that does not spin
     registry.publish("iris", models.linear()[0])
     spinning = make_runtime(registry.store, tmp_path / "a").load("iris").session
-    parked = make_runtime(registry.store, tmp_path / "b", online=False).load("iris").session
+    parked = make_runtime(registry.store, tmp_path / "b", spin_wait=False).load("iris").session
     # When their sessions' options are read back
     key = "session.intra_op.allow_spinning"
     # Then only the second turned spinning off, and both still predict
@@ -376,10 +355,10 @@ def test_the_batch_function_runtime_does_not_spin() -> None:
 
     env = {"MAASKIT_BUCKET": "bucket"}
     # When its service is built as the handler builds it, or on its own, or for the API
-    handler = Components.from_env(env, online=False).batch
+    handler = Components.from_env(env, spin_wait=False).batch
     alone = BatchService.from_settings(Settings.from_env(env), store=ObjectStore("bucket"))
     api = Components.from_env(env).runtime
     # Then the batch sessions park idle threads between runs, the API's keep the default
-    assert handler.runtime.online is False
-    assert alone.runtime.online is False
-    assert api.online is True
+    assert handler.runtime.spin_wait is False
+    assert alone.runtime.spin_wait is False
+    assert api.spin_wait is True

@@ -63,15 +63,6 @@ def _check_finite(manifest: Manifest, outputs: Mapping[str, np.ndarray]) -> None
             )
 
 
-# A model this small (a tabular MLP, a linear model) computes a call of a few rows in
-# microseconds: too little for onnxruntime to split across threads, while handing each call to
-# its pool, and waking the pool after the gap between two requests, costs more than the call.
-# MLP 64-64-10 at batch 1 behind the API handler, two vCPUs, one thread instead of two:
-# session.run 20 -> 12.5 us, the whole handler 105 -> 77 us. (One request of 1,000 rows loses
-# a little: 148 -> 175 us; batch jobs, whose calls are 1,024 rows or more, keep every vCPU.)
-SMALL_MODEL_BYTES = 1024 * 1024
-
-
 def default_threads() -> int:
     """Threads for onnxruntime: one per vCPU this sandbox may use (Lambda scales vCPUs with memory)."""
     try:
@@ -184,12 +175,7 @@ class _SessionCache:
 
 
 class Runtime:
-    """Resolves references to versions and hands out loaded models.
-
-    ``online`` is a runtime answering requests (the API): onnxruntime's idle workers spin for
-    the next call, and a small model runs on one thread (:meth:`threads_for`). A batch job's
-    runtime (``online=False``) parks idle workers, since the job parses between calls.
-    """
+    """Resolves references to versions and hands out loaded models."""
 
     def __init__(
         self,
@@ -200,7 +186,7 @@ class Runtime:
         disk_cache_bytes: int = 400 * 1024 * 1024,
         alias_ttl_seconds: float = 10.0,
         intra_op_threads: int = 0,
-        online: bool = True,
+        spin_wait: bool = True,
         clock: Callable[[], float] = time.monotonic,
         on_load: Callable[[LoadedModel], None] | None = None,
         on_integrity_failure: Callable[[str, int], None] | None = None,
@@ -209,8 +195,8 @@ class Runtime:
         self.cache_dir = cache_dir
         self.disk_cache_bytes = disk_cache_bytes
         self.alias_ttl_seconds = alias_ttl_seconds
-        self.intra_op_threads = intra_op_threads  # 0: chosen per model, see threads_for
-        self.online = online
+        self.intra_op_threads = intra_op_threads or default_threads()
+        self.spin_wait = spin_wait
         self._clock = clock
         self._sessions = _SessionCache(cache_bytes)
         self._aliases: dict[tuple[str, str], tuple[int, float]] = {}
@@ -229,7 +215,7 @@ class Runtime:
         on_integrity_failure: Callable[[str, int], None] | None = None,
         *,
         registry: Registry | None = None,
-        online: bool = True,
+        spin_wait: bool = True,
     ) -> Runtime:
         if registry is None:
             store = store or ObjectStore(settings.bucket)
@@ -241,7 +227,7 @@ class Runtime:
             disk_cache_bytes=settings.disk_cache_bytes,
             alias_ttl_seconds=settings.alias_ttl_seconds,
             intra_op_threads=settings.intra_op_threads,
-            online=online,
+            spin_wait=spin_wait,
             on_load=on_load,
             on_integrity_failure=on_integrity_failure,
         )
@@ -446,23 +432,13 @@ class Runtime:
             used -= oldest.stat().st_size
             oldest.unlink(missing_ok=True)
 
-    def threads_for(self, model_bytes: int) -> int:
-        """onnxruntime's intra-op threads for a model of ``model_bytes``: the setting when one
-        is given; else one for a small model answering requests (``SMALL_MODEL_BYTES``), and
-        one per vCPU for every other model and for batch jobs."""
-        if self.intra_op_threads > 0:
-            return self.intra_op_threads
-        if self.online and model_bytes < SMALL_MODEL_BYTES:
-            return 1
-        return default_threads()
-
-    def _new_session(self, model: Path | bytes, model_bytes: int) -> Any:
+    def _new_session(self, model: Path | bytes) -> Any:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads_for(model_bytes)
+        options.intra_op_num_threads = self.intra_op_threads
         options.inter_op_num_threads = 1
-        if not self.online:
+        if not self.spin_wait:
             # onnxruntime's idle workers busy-wait for the next run by default: the lowest
             # latency for back-to-back calls, but between a batch job's runs the Python
             # thread is parsing, and a spinning worker takes the vCPU it needs (1.8x slower
@@ -482,7 +458,7 @@ class Runtime:
             for filename, entry in manifest.files.items()
         }
         try:
-            session = self._new_session(local[MODEL_FILE], manifest.size)
+            session = self._new_session(local[MODEL_FILE])
             text = _text_model(manifest, local)
         finally:
             for item in local.values():
