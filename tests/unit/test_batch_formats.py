@@ -82,6 +82,19 @@ def test_named_columns_may_come_in_any_order() -> None:
     assert plan.named
     assert [item.columns.tolist() for item in plan.inputs] == [[3, 1], [2, 0]]
     assert [item.row_shape for item in plan.inputs] == [(2,), (2,)]
+    # each input takes its own columns, in element order, whether or not they are adjacent
+    matrix = np.array([[10.0, 11.0, 12.0, 13.0], [20.0, 21.0, 22.0, 23.0]])
+    assert [item.of(matrix).tolist() for item in plan.inputs] == [
+        [[13.0, 11.0], [23.0, 21.0]],
+        [[12.0, 10.0], [22.0, 20.0]],
+    ]
+    adjacent = plan_columns(["input_ids_0", "input_ids_1", "mask_0", "mask_1"], TOKENS)
+    views = [item.of(matrix) for item in adjacent.inputs]
+    assert [view.tolist() for view in views] == [
+        [[10.0, 11.0], [20.0, 21.0]],
+        [[12.0, 13.0], [22.0, 23.0]],
+    ]
+    assert all(np.shares_memory(view, matrix) for view in views)
 
 
 @pytest.mark.parametrize(

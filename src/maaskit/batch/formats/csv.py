@@ -24,6 +24,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -57,13 +58,20 @@ class _InputColumns:
     columns: np.ndarray  # indices into the header, in element order
     row_shape: tuple[int, ...]
 
-    def of(self, matrix: np.ndarray) -> np.ndarray:
-        """This input's columns of ``matrix``: a view when they are adjacent and in order
-        (the usual file), so the only copy is the conversion to the input's type."""
+    @cached_property
+    def _span(self) -> slice | None:
+        """The columns as one slice when they are adjacent and in order (the usual file),
+        found once per file, not once per window."""
         first, count = int(self.columns[0]), len(self.columns)
         if np.array_equal(self.columns, np.arange(first, first + count)):
-            return matrix[:, first : first + count]
-        return matrix[:, self.columns]
+            return slice(first, first + count)
+        return None
+
+    def of(self, matrix: np.ndarray) -> np.ndarray:
+        """This input's columns of ``matrix``: a view when they are one slice, so the only
+        copy is the conversion to the input's type."""
+        span = self._span
+        return matrix[:, self.columns] if span is None else matrix[:, span]
 
 
 @dataclass(frozen=True)
