@@ -26,6 +26,32 @@ from maaskit.local.ports import ensure_free, port_error
 from maaskit.local.s3_conditional import make_conditional_writes_atomic
 
 DUMMY_KEY = "testing"
+_HOSTS_REMEMBERED = 1024  # far more than the hosts one stack's clients use
+
+
+def _remembering(dispatcher: type[Any]) -> type[Any]:
+    """moto's dispatcher, remembering which backend serves each ``Host``.
+
+    moto finds a request's backend by listing its own package folder and ``stat``-ing
+    every entry, on every request: about a third of the CPU of a small S3 request. The
+    answer depends on the host alone.
+    """
+
+    class RememberingDispatcher(dispatcher):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._backends: dict[str | None, Any] = {}
+
+        def get_backend_for_host(self, host: str | None) -> Any:
+            # moto calls this under its own lock: one thread at a time reads and fills the dict
+            if host in self._backends:
+                return self._backends[host]
+            backend = super().get_backend_for_host(host)
+            if len(self._backends) < _HOSTS_REMEMBERED:
+                self._backends[host] = backend
+            return backend
+
+    return RememberingDispatcher
 
 
 class EmbeddedAws:
@@ -56,7 +82,7 @@ class EmbeddedAws:
         from werkzeug.serving import make_server
 
         make_conditional_writes_atomic()
-        app = DomainDispatcherApplication(create_backend_app)
+        app = _remembering(DomainDispatcherApplication)(create_backend_app)
         ensure_free(self.host, self.port, "embedded AWS", "--aws-port")  # werkzeug would exit
         try:
             server = make_server(
