@@ -215,8 +215,27 @@ def smoke(python: str, layer: Path, core: Path, *, training: bool) -> dict[str, 
     return report
 
 
+# What layers/Makefile removes from a built layer: never read at run time.
+PRUNED = (
+    "simdjson/*.cpp",
+    "simdjson/*.h",
+    "onnxruntime/tools",
+    "onnxruntime/transformers",
+    "onnxruntime/quantization",
+)
+
+
+def left_unpruned(layer: Path) -> list[str]:
+    """What a layer ``sam build`` made still holds of what its Makefile removes."""
+    return sorted(
+        str(path.relative_to(layer)) for pattern in PRUNED for path in layer.glob(pattern)
+    )
+
+
 def main(argv: list[str]) -> None:
     python, layer, core = argv[:3]
+    leftovers = left_unpruned(Path(layer))
+    assert not leftovers, f"{layer}: the Makefile should have removed {leftovers}"
     report = smoke(python, Path(layer), Path(core), training="--training" in argv[3:])
     loaded = sorted(n for n, o in report["origins"].items() if o == "layer")
     print(
